@@ -8,7 +8,7 @@ pub mod http;
 
 use http::{Request, Response};
 use std::io::{self, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 /// How long a client may take to send its whole request.
@@ -34,24 +34,31 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 // ANCHOR_END: serve
 
 // ANCHOR: handle_client
-fn handle_client(mut stream: TcpStream) -> io::Result<()> {
+fn handle_client(stream: TcpStream) -> io::Result<()> {
     let peer = stream.peer_addr()?;
     println!("{peer}: connected");
     let deadline = Instant::now() + REQUEST_TIMEOUT;
     let mut reader = BufReader::new(DeadlineReader::new(&stream, deadline));
-    let response = match http::read_request(&mut reader) {
-        Ok(request) => {
-            println!("{peer}: {} {}", request.method, request.target);
-            respond(&request)
-        }
+    let request = match http::read_request(&mut reader) {
+        Ok(request) => request,
         Err(error) => {
             println!("{peer}: {error}");
-            match error.response() {
-                Some(response) => response,
-                None => return Ok(()), // nothing to answer: just hang up
+            // Some failures leave nothing to answer: then we just hang up.
+            if let Some(response) = error.response() {
+                send(&stream, peer, &response)?;
             }
+            return Ok(());
         }
     };
+    println!("{peer}: {} {}", request.method, request.target);
+    send(&stream, peer, &respond(&request))
+}
+
+/// Writes a whole response.
+///
+/// `Write` is implemented for `&TcpStream`, so a shared reference is enough
+/// to write while the reader above still borrows the stream for reading.
+fn send(mut stream: &TcpStream, peer: SocketAddr, response: &Response) -> io::Result<()> {
     stream.write_all(&response.to_bytes())?;
     println!("{peer}: answered {} {}", response.status, response.reason);
     Ok(())
@@ -88,13 +95,18 @@ impl Read for DeadlineReader<'_> {
     fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
         let time_left = self.deadline.saturating_duration_since(Instant::now());
         if time_left.is_zero() {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "request took too long",
-            ));
+            return Err(timed_out());
         }
         self.stream.set_read_timeout(Some(time_left))?;
-        self.stream.read(buffer)
+        match self.stream.read(buffer) {
+            // A read timeout shows up as WouldBlock on Unix, TimedOut on Windows.
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Err(timed_out()),
+            result => result,
+        }
     }
+}
+
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "the client took too long")
 }
 // ANCHOR_END: deadline_reader
