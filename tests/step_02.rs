@@ -58,6 +58,9 @@ fn a_frame_in_the_same_write_as_the_request_does_not_spoil_the_handshake() {
 #[test]
 fn an_upgraded_client_that_goes_quiet_is_let_go() {
     let mut stream = connect(server());
+    // Wait longer than the server listens, so that the server hangs up first.
+    let patience = step_02::LISTEN_AFTER_UPGRADE + Duration::from_secs(5);
+    stream.set_read_timeout(Some(patience)).unwrap();
     stream.write_all(UPGRADE.as_bytes()).unwrap();
     let started = Instant::now();
     let response = read_to_close(&mut stream);
