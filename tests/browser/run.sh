@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Runs one step's browser tests in a real, headless Chromium:
+#
+#     tests/browser/run.sh step-02
+#
+# builds the step's server (cargo build --release -p step-02), starts it on a
+# free port of 127.0.0.1, runs lib.test.mjs and step-02.test.mjs against it
+# with node --test, and stops the server however the tests end. Works from
+# any directory. Exits non-zero if anything fails.
+#
+# Environment (all optional):
+#   CARGO_TARGET_DIR  where cargo builds (default: <repo>/target)
+#   CHROMIUM          the browser (default: /usr/bin/chromium)
+#   ARTIFACTS_DIR     where the server log and screenshots go (default: a new temporary folder)
+set -euo pipefail
+
+step=${1:-}
+if [[ ! $step =~ ^step-[0-9][0-9]$ ]]; then
+    echo "usage: $0 step-NN    (for example: $0 step-02)" >&2
+    exit 2
+fi
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+if [[ ! -f $here/$step.test.mjs ]]; then
+    echo "error: no browser tests for $step: $here/$step.test.mjs does not exist" >&2
+    exit 2
+fi
+
+# --- What the tests need: Chromium, Node.js, and playwright-core ---------------
+chromium=${CHROMIUM:-/usr/bin/chromium}
+if [[ ! -x $chromium ]]; then
+    echo "error: Chromium not found at $chromium." >&2
+    echo "       On Debian or Ubuntu, as root: apt-get update && apt-get install -y chromium" >&2
+    echo "       (or point CHROMIUM at another Chromium or Chrome)" >&2
+    exit 1
+fi
+for tool in node npm cargo; do
+    if ! command -v "$tool" >/dev/null; then
+        echo "error: $tool not found (the browser tests need Node.js 20 or later, npm and cargo)" >&2
+        exit 1
+    fi
+done
+# npm ci whenever node_modules is missing or older than the lock file.
+if [[ ! -f $here/node_modules/.package-lock.json || $here/package-lock.json -nt $here/node_modules/.package-lock.json ]]; then
+    echo "==> npm ci (in $here)"
+    (cd "$here" && npm ci --no-audit --no-fund)
+fi
+
+# --- Build the server ------------------------------------------------------------
+# A relative CARGO_TARGET_DIR means relative to where we were called from.
+if [[ -n ${CARGO_TARGET_DIR:-} && $CARGO_TARGET_DIR != /* ]]; then
+    export CARGO_TARGET_DIR=$PWD/$CARGO_TARGET_DIR
+fi
+echo "==> cargo build --release -p $step"
+(cd "$root" && cargo build --release -p "$step")
+binary=${CARGO_TARGET_DIR:-$root/target}/release/$step
+
+# --- Start it, and stop it whatever happens ----------------------------------
+artifacts=${ARTIFACTS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ws-browser-$step.XXXXXX")}
+[[ $artifacts == /* ]] || artifacts=$PWD/$artifacts
+mkdir -p "$artifacts"
+server_log=$artifacts/server.log
+
+server_pid=
+tests_pid=
+stop() { # stop PID: ends a process we started and waits for it
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+cleanup() {
+    [[ -z $tests_pid ]] || stop "$tests_pid"
+    [[ -z $server_pid ]] || stop "$server_pid"
+    tests_pid= server_pid=
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+echo "==> $binary 127.0.0.1:0"
+"$binary" 127.0.0.1:0 >"$server_log" 2>&1 &
+server_pid=$!
+
+# The server's first line says where it listens: "Listening on http://127.0.0.1:PORT".
+# `read` succeeds only on a whole line, so we never take half a port number.
+url=
+for _ in $(seq 100); do # 100 x 0.1 s
+    if IFS= read -r first_line <"$server_log" && [[ $first_line =~ ^Listening\ on\ (http://127\.0\.0\.1:[0-9]+)$ ]]; then
+        url=${BASH_REMATCH[1]}
+        break
+    fi
+    if ! kill -0 "$server_pid" 2>/dev/null; then
+        break
+    fi
+    sleep 0.1
+done
+if [[ -z $url ]]; then
+    echo "error: the server did not say where it listens (expected a first line 'Listening on http://127.0.0.1:PORT'). It printed:" >&2
+    cat "$server_log" >&2
+    exit 1
+fi
+echo "==> server at $url (pid $server_pid)"
+
+# --- Run the tests ---------------------------------------------------------------
+# Each test has its own time limit; `timeout` is the last resort if something
+# (a browser that will not close, say) hangs anyway. On a timeout, or when we
+# stop it, it ends npm, node and Chromium together. The tests run in the
+# background so that Ctrl-C is handled at once (`wait` returns on a signal).
+(
+    cd "$here"
+    export SERVER_URL=$url SERVER_LOG=$server_log ARTIFACTS_DIR=$artifacts CHROMIUM=$chromium
+    exec timeout --kill-after=10 180 npm test --silent -- lib.test.mjs "$step.test.mjs"
+) &
+tests_pid=$!
+status=0
+wait "$tests_pid" || status=$?
+tests_pid=
+
+cleanup
+if [[ $status -ne 0 ]]; then
+    [[ $status -eq 124 ]] && echo "error: the browser tests took longer than 180 s and were stopped" >&2
+    echo "==> FAILED ($status). What the server printed ($server_log):" >&2
+    cat "$server_log" >&2
+else
+    echo "==> passed"
+fi
+echo "==> server log and screenshots: $artifacts"
+exit "$status"
