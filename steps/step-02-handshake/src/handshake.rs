@@ -29,11 +29,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha1::{Digest, Sha1};
 
+// ANCHOR: constants
 /// The fixed string every server appends to the client's key (RFC 6455, section 1.3).
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// The only protocol version RFC 6455 defines.
 pub const VERSION: &str = "13";
+// ANCHOR_END: constants
 
 // ANCHOR: accept_key
 /// `Sec-WebSocket-Accept` = base64(sha1(key + GUID)).
@@ -59,10 +61,12 @@ fn has_token(header_value: Option<&str>, token: &str) -> bool {
 }
 // ANCHOR_END: has_token
 
+// ANCHOR: is_upgrade_request
 /// Whether the client asks to turn this connection into a WebSocket.
 pub fn is_upgrade_request(request: &Request) -> bool {
     has_token(request.header("Upgrade"), "websocket")
 }
+// ANCHOR_END: is_upgrade_request
 
 // ANCHOR: handshake_error
 /// Why an upgrade request was refused.
@@ -133,6 +137,7 @@ mod tests {
     use crate::http::parse_head;
     use insta::assert_snapshot;
 
+    // ANCHOR: test_rfc_6455_accept_key
     /// The example handshake of RFC 6455, section 1.3.
     const RFC_REQUEST: &str = "GET /chat HTTP/1.1\r\n\
         Host: server.example.com\r\n\
@@ -150,6 +155,7 @@ mod tests {
             "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
         );
     }
+    // ANCHOR_END: test_rfc_6455_accept_key
 
     #[test]
     fn rfc_6455_handshake_response() {
@@ -159,6 +165,7 @@ mod tests {
         assert_snapshot!(String::from_utf8(response.to_bytes()).unwrap());
     }
 
+    // ANCHOR: test_firefox_connection_header
     #[test]
     fn firefox_connection_header() {
         let request = parse_head(
@@ -167,6 +174,7 @@ mod tests {
         .unwrap();
         assert!(accept(&request).is_ok());
     }
+    // ANCHOR_END: test_firefox_connection_header
 
     #[test]
     fn header_names_and_tokens_ignore_case() {

@@ -38,8 +38,8 @@ pub struct Request {
 }
 // ANCHOR_END: request
 
-// ANCHOR: header_lookup
 impl Request {
+    // ANCHOR: header_lookup
     /// The value of the first header called `name`, ignoring ASCII case:
     /// `Content-Length`, `content-length` and `CONTENT-LENGTH` are one header.
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -327,6 +327,7 @@ mod tests {
         ));
     }
 
+    // ANCHOR: test_header_lookup_ignores_case
     #[test]
     fn header_lookup_ignores_case() {
         let request = read(b"GET / HTTP/1.1\r\ncOnTeNt-TyPe: text/plain\r\n\r\n").unwrap();
@@ -334,6 +335,7 @@ mod tests {
         assert_eq!(request.header("CONTENT-TYPE"), Some("text/plain"));
         assert_eq!(request.header("Accept"), None);
     }
+    // ANCHOR_END: test_header_lookup_ignores_case
 
     #[test]
     fn bare_newlines_are_accepted() {
@@ -342,6 +344,7 @@ mod tests {
         assert_eq!(request.header("host"), Some("x"));
     }
 
+    // ANCHOR: test_reading_stops_at_the_end_of_the_request
     #[test]
     fn reading_stops_at_the_end_of_the_request() {
         let mut bytes: &[u8] = b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiNEXT";
@@ -349,6 +352,7 @@ mod tests {
         assert_eq!(request.body, b"hi");
         assert_eq!(bytes, b"NEXT");
     }
+    // ANCHOR_END: test_reading_stops_at_the_end_of_the_request
 
     #[test]
     fn request_round_trips_to_the_same_bytes() {
@@ -361,6 +365,7 @@ mod tests {
         assert_debug_snapshot!(read(b"hello there\r\n\r\n"));
     }
 
+    // ANCHOR: test_rejections
     #[test]
     fn rejections() {
         let cases: &[(&str, &[u8])] = &[
@@ -396,7 +401,9 @@ mod tests {
             .collect();
         assert_snapshot!(outcomes.join("\n"));
     }
+    // ANCHOR_END: test_rejections
 
+    // ANCHOR: test_limits
     #[test]
     fn head_limit_is_exact() {
         let head_of_size = |size: usize| {
@@ -425,6 +432,7 @@ mod tests {
             Err(HttpError::BodyTooLarge)
         ));
     }
+    // ANCHOR_END: test_limits
 
     #[test]
     fn ok_response_bytes() {
