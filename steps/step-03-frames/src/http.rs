@@ -1,0 +1,448 @@
+//! HTTP/1.1, the small part of it this server needs.
+//!
+//! HTTP is plain text: a request line, header lines, an empty line, then an
+//! optional body whose length the `Content-Length` header states.
+//!
+//! ```text
+//! POST /x HTTP/1.1\r\n            <- request line: method, target, version
+//! Host: 127.0.0.1:8080\r\n        <- headers: "Name: value"
+//! Content-Length: 5\r\n
+//! \r\n                            <- an empty line ends the head
+//! hello                           <- the body: exactly Content-Length bytes
+//! ```
+//!
+//! This module turns those bytes into a [`Request`] and a [`Response`] back
+//! into bytes. It never trusts the client: every size is limited, and every
+//! malformed input becomes an [`HttpError`] with the status code to answer.
+
+use std::fmt;
+use std::io::{self, BufRead, Read};
+
+/// The most bytes we accept for the request line and headers together.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+
+/// The largest request body we accept.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+// ANCHOR: request
+/// A parsed HTTP request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub target: String,
+    pub version: String,
+    /// Header names keep the case the client used; look them up with
+    /// [`Request::header`], which ignores case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+// ANCHOR_END: request
+
+impl Request {
+    // ANCHOR: header_lookup
+    /// The value of the first header called `name`, ignoring ASCII case:
+    /// `Content-Length`, `content-length` and `CONTENT-LENGTH` are one header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(header_name, _)| header_name.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+    // ANCHOR_END: header_lookup
+
+    /// The request written out again as HTTP text, exactly as we understood it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = format!("{} {} {}\r\n", self.method, self.target, self.version);
+        for (name, value) in &self.headers {
+            bytes.push_str(&format!("{name}: {value}\r\n"));
+        }
+        bytes.push_str("\r\n");
+        let mut bytes = bytes.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+}
+
+// ANCHOR: response
+/// An HTTP response, ready to be turned into bytes with [`Response::to_bytes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub reason: &'static str,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16, reason: &'static str) -> Response {
+        Response {
+            status,
+            reason,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sets the body and the headers that describe it.
+    pub fn with_body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Response {
+        self.body = body.into();
+        let length = self.body.len().to_string();
+        self.with_header("Content-Type", content_type)
+            .with_header("Content-Length", &length)
+    }
+
+    /// The status line, the headers, an empty line, the body.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, self.reason);
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+}
+// ANCHOR_END: response
+
+// ANCHOR: http_error
+/// Everything that can go wrong while reading a request.
+#[derive(Debug)]
+pub enum HttpError {
+    /// The client closed the connection before sending anything: nothing to answer.
+    NoRequest,
+    /// Not HTTP, or HTTP we do not understand: 400 Bad Request.
+    Malformed(&'static str),
+    /// Request line and headers over [`MAX_HEAD_BYTES`]: 431.
+    HeadTooLarge,
+    /// A body over [`MAX_BODY_BYTES`]: 413.
+    BodyTooLarge,
+    /// `Transfer-Encoding` (chunked bodies), which this server does not implement: 501.
+    UnsupportedTransferEncoding,
+    /// The connection failed or timed out.
+    Io(io::Error),
+}
+
+impl HttpError {
+    /// The response that tells the client what was wrong, if it should get one.
+    pub fn response(&self) -> Option<Response> {
+        let (status, reason, explanation) = match self {
+            HttpError::NoRequest | HttpError::Io(_) => return None,
+            HttpError::Malformed(why) => (400, "Bad Request", *why),
+            HttpError::HeadTooLarge => (
+                431,
+                "Request Header Fields Too Large",
+                "request line and headers must fit in 8 KiB",
+            ),
+            HttpError::BodyTooLarge => (413, "Content Too Large", "the body must fit in 64 KiB"),
+            HttpError::UnsupportedTransferEncoding => (
+                501,
+                "Not Implemented",
+                "Transfer-Encoding is not supported; send Content-Length",
+            ),
+        };
+        let body = format!("{status} {reason}: {explanation}\n");
+        Some(
+            Response::new(status, reason)
+                .with_header("Connection", "close")
+                .with_body("text/plain; charset=utf-8", body),
+        )
+    }
+}
+// ANCHOR_END: http_error
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            HttpError::NoRequest => write!(f, "closed without sending a request"),
+            HttpError::Malformed(why) => write!(f, "malformed request: {why}"),
+            HttpError::HeadTooLarge => write!(f, "request head over {MAX_HEAD_BYTES} bytes"),
+            HttpError::BodyTooLarge => write!(f, "request body over {MAX_BODY_BYTES} bytes"),
+            HttpError::UnsupportedTransferEncoding => write!(f, "Transfer-Encoding not supported"),
+            HttpError::Io(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl From<io::Error> for HttpError {
+    fn from(error: io::Error) -> HttpError {
+        HttpError::Io(error)
+    }
+}
+
+// ANCHOR: read_request
+/// Reads one request: the head line by line, then exactly `Content-Length`
+/// bytes of body.
+///
+/// It takes a [`BufRead`] so that it never reads past the end of the request:
+/// whatever the client sends next stays in the reader for whoever reads next.
+pub fn read_request(reader: &mut impl BufRead) -> Result<Request, HttpError> {
+    let head = read_head(reader)?;
+    let mut request = parse_head(&head)?;
+    request.body = read_body(reader, &request)?;
+    Ok(request)
+}
+// ANCHOR_END: read_request
+
+// ANCHOR: read_head
+/// Reads lines up to and including the empty line that ends the head.
+fn read_head(reader: &mut impl BufRead) -> Result<String, HttpError> {
+    let mut head = Vec::new();
+    // `take` caps how much a client can make us buffer: one byte over the
+    // limit is enough to know that the limit was crossed.
+    let mut limited = reader.take(MAX_HEAD_BYTES as u64 + 1);
+    loop {
+        let line_start = head.len();
+        let read = limited.read_until(b'\n', &mut head)?;
+        if head.len() > MAX_HEAD_BYTES {
+            return Err(HttpError::HeadTooLarge);
+        }
+        if read == 0 {
+            return Err(if head.is_empty() {
+                HttpError::NoRequest
+            } else {
+                HttpError::Malformed("the connection closed in the middle of the head")
+            });
+        }
+        let line = &head[line_start..];
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+    }
+    String::from_utf8(head).map_err(|_| HttpError::Malformed("the head is not text"))
+}
+// ANCHOR_END: read_head
+
+// ANCHOR: parse_head
+/// Parses a complete head (request line, headers, empty line) into a
+/// [`Request`] with an empty body.
+pub fn parse_head(head: &str) -> Result<Request, HttpError> {
+    let mut lines = head.lines(); // splits on "\n" and drops a trailing "\r"
+    let request_line = lines.next().unwrap_or_default();
+    let (method, target, version) = parse_request_line(request_line)?;
+    let mut headers = Vec::new();
+    for line in lines.take_while(|line| !line.is_empty()) {
+        headers.push(parse_header_line(line)?);
+    }
+    Ok(Request {
+        method,
+        target,
+        version,
+        headers,
+        body: Vec::new(),
+    })
+}
+
+/// `GET /chat HTTP/1.1` -> ("GET", "/chat", "HTTP/1.1")
+fn parse_request_line(line: &str) -> Result<(String, String, String), HttpError> {
+    let parts: Vec<&str> = line.split(' ').collect();
+    let [method, target, version] = parts[..] else {
+        return Err(HttpError::Malformed(
+            "the request line must be: METHOD TARGET HTTP/1.1",
+        ));
+    };
+    if method.is_empty() || !method.bytes().all(|byte| byte.is_ascii_uppercase()) {
+        return Err(HttpError::Malformed("the method must be a word like GET"));
+    }
+    if target.is_empty() {
+        return Err(HttpError::Malformed("the request target is empty"));
+    }
+    if version != "HTTP/1.1" && version != "HTTP/1.0" {
+        return Err(HttpError::Malformed(
+            "only HTTP/1.0 and HTTP/1.1 are spoken here",
+        ));
+    }
+    Ok((method.to_string(), target.to_string(), version.to_string()))
+}
+
+/// `Content-Length: 5` -> ("Content-Length", "5")
+fn parse_header_line(line: &str) -> Result<(String, String), HttpError> {
+    let Some((name, value)) = line.split_once(':') else {
+        return Err(HttpError::Malformed("a header line has no colon"));
+    };
+    // A name is one token: no spaces, and nothing between it and the colon.
+    // (A line starting with a space would be the obsolete "line folding".)
+    let is_token_byte =
+        |byte: u8| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte);
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        return Err(HttpError::Malformed("a header name is not a single word"));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
+}
+// ANCHOR_END: parse_head
+
+// ANCHOR: read_body
+/// Reads exactly as many body bytes as `Content-Length` says, and no more.
+fn read_body(reader: &mut impl BufRead, request: &Request) -> Result<Vec<u8>, HttpError> {
+    if request.header("Transfer-Encoding").is_some() {
+        return Err(HttpError::UnsupportedTransferEncoding);
+    }
+    let length = match request.header("Content-Length") {
+        None => 0,
+        Some(value) => {
+            // `parse::<usize>` would accept "+5"; a length is digits only.
+            if value.is_empty() || !value.bytes().all(|byte| byte.is_ascii_digit()) {
+                return Err(HttpError::Malformed("Content-Length is not a number"));
+            }
+            value.parse::<usize>().unwrap_or(usize::MAX)
+        }
+    };
+    // Decide from the header, before allocating anything.
+    if length > MAX_BODY_BYTES {
+        return Err(HttpError::BodyTooLarge);
+    }
+    let mut body = vec![0; length];
+    reader
+        .read_exact(&mut body)
+        .map_err(|error| match error.kind() {
+            io::ErrorKind::UnexpectedEof => {
+                HttpError::Malformed("the body is shorter than Content-Length")
+            }
+            _ => HttpError::Io(error),
+        })?;
+    Ok(body)
+}
+// ANCHOR_END: read_body
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use insta::{assert_debug_snapshot, assert_snapshot};
+
+    fn read(bytes: &[u8]) -> Result<Request, HttpError> {
+        read_request(&mut &bytes[..])
+    }
+
+    #[test]
+    fn curl_post_with_body() {
+        assert_debug_snapshot!(read(
+            b"POST /x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: curl/7.88.1\r\n\
+              Accept: */*\r\nContent-Length: 5\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\n\r\nhello"
+        ));
+    }
+
+    // ANCHOR: test_header_lookup_ignores_case
+    #[test]
+    fn header_lookup_ignores_case() {
+        let request = read(b"GET / HTTP/1.1\r\ncOnTeNt-TyPe: text/plain\r\n\r\n").unwrap();
+        assert_eq!(request.header("Content-Type"), Some("text/plain"));
+        assert_eq!(request.header("CONTENT-TYPE"), Some("text/plain"));
+        assert_eq!(request.header("Accept"), None);
+    }
+    // ANCHOR_END: test_header_lookup_ignores_case
+
+    #[test]
+    fn bare_newlines_are_accepted() {
+        let request = read(b"GET /lf HTTP/1.1\nHost: x\n\n").unwrap();
+        assert_eq!(request.target, "/lf");
+        assert_eq!(request.header("host"), Some("x"));
+    }
+
+    // ANCHOR: test_reading_stops_at_the_end_of_the_request
+    #[test]
+    fn reading_stops_at_the_end_of_the_request() {
+        let mut bytes: &[u8] = b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiNEXT";
+        let request = read_request(&mut bytes).unwrap();
+        assert_eq!(request.body, b"hi");
+        assert_eq!(bytes, b"NEXT");
+    }
+    // ANCHOR_END: test_reading_stops_at_the_end_of_the_request
+
+    #[test]
+    fn request_round_trips_to_the_same_bytes() {
+        let bytes = b"PUT /a?b=c HTTP/1.1\r\nX-One: 1\r\nContent-Length: 3\r\n\r\nabc";
+        assert_eq!(read(bytes).unwrap().to_bytes(), bytes);
+    }
+
+    #[test]
+    fn not_http() {
+        assert_debug_snapshot!(read(b"hello there\r\n\r\n"));
+    }
+
+    // ANCHOR: test_rejections
+    #[test]
+    fn rejections() {
+        let cases: &[(&str, &[u8])] = &[
+            ("nothing at all", b""),
+            ("closed mid-head", b"GET / HTTP/1.1\r\nHost: x\r\n"),
+            ("lowercase method", b"get / HTTP/1.1\r\n\r\n"),
+            ("HTTP/2", b"GET / HTTP/2\r\n\r\n"),
+            ("two spaces", b"GET  / HTTP/1.1\r\n\r\n"),
+            ("header without colon", b"GET / HTTP/1.1\r\nHost\r\n\r\n"),
+            ("space before colon", b"GET / HTTP/1.1\r\nHost : x\r\n\r\n"),
+            ("folded header", b"GET / HTTP/1.1\r\nA: b\r\n  c\r\n\r\n"),
+            (
+                "bad length",
+                b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
+            ),
+            (
+                "short body",
+                b"POST / HTTP/1.1\r\nContent-Length: 9\r\n\r\nhello",
+            ),
+            (
+                "huge length",
+                b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            ),
+            (
+                "chunked",
+                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            ),
+            ("not UTF-8", b"GET /\xff HTTP/1.1\r\n\r\n"),
+        ];
+        let outcomes: Vec<String> = cases
+            .iter()
+            .map(|(name, bytes)| format!("{name}: {}", read(bytes).unwrap_err()))
+            .collect();
+        assert_snapshot!(outcomes.join("\n"));
+    }
+    // ANCHOR_END: test_rejections
+
+    // ANCHOR: test_limits
+    #[test]
+    fn head_limit_is_exact() {
+        let head_of_size = |size: usize| {
+            let start = "GET / HTTP/1.1\r\nX-Pad: ";
+            let padding = "a".repeat(size - start.len() - 4);
+            format!("{start}{padding}\r\n\r\n")
+        };
+        assert!(read(head_of_size(MAX_HEAD_BYTES).as_bytes()).is_ok());
+        assert!(matches!(
+            read(head_of_size(MAX_HEAD_BYTES + 1).as_bytes()),
+            Err(HttpError::HeadTooLarge)
+        ));
+    }
+
+    #[test]
+    fn body_limit_is_exact() {
+        let post = |length: usize| {
+            let mut bytes =
+                format!("POST / HTTP/1.1\r\nContent-Length: {length}\r\n\r\n").into_bytes();
+            bytes.resize(bytes.len() + length, b'x');
+            bytes
+        };
+        assert!(read(&post(MAX_BODY_BYTES)).is_ok());
+        assert!(matches!(
+            read(&post(MAX_BODY_BYTES + 1)),
+            Err(HttpError::BodyTooLarge)
+        ));
+    }
+    // ANCHOR_END: test_limits
+
+    #[test]
+    fn ok_response_bytes() {
+        let response = Response::new(200, "OK").with_body("text/plain", "hi\n");
+        assert_snapshot!(String::from_utf8(response.to_bytes()).unwrap());
+    }
+
+    #[test]
+    fn error_response_bytes() {
+        let response = HttpError::HeadTooLarge.response().unwrap();
+        assert_snapshot!(String::from_utf8(response.to_bytes()).unwrap());
+    }
+}
