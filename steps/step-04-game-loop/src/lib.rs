@@ -1,0 +1,165 @@
+//! Stage 4: a nonblocking game loop, and a group chat.
+//!
+//! Stage 3 served one client at a time: while it waited for one, the others
+//! waited for it. This stage makes every socket nonblocking and runs one
+//! loop, like a game loop: accept whoever is new, read what each client has
+//! sent, send every chat message to every client, write what each socket
+//! will take, and do it again. Nothing in the loop ever waits for a client.
+//! Run it with `cargo run -p step-04` and open http://127.0.0.1:8080 in two
+//! browser tabs.
+
+pub mod client;
+pub mod handshake;
+pub mod http;
+pub mod ws;
+
+use client::Client;
+use http::{Request, Response};
+use std::io;
+use std::net::TcpListener;
+use std::thread;
+use std::time::Duration;
+use ws::Message;
+
+/// How long a client may take to send its whole request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long we wait, after our close frame, for the client to close too.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How far a client may fall behind: the most bytes we keep for it that its
+/// socket has not taken yet. A client past this cannot keep up with the chat
+/// (or stopped reading altogether), and is disconnected so that it does not
+/// eat the server's memory. It leaves room for one message of the biggest
+/// size we accept, and more.
+pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
+
+/// The page served at `/`: a chat room.
+const INDEX_HTML: &str = include_str!("index.html");
+
+/// The shortest and longest the loop sleeps after a turn with nothing to do.
+/// The longer the sleep, the less CPU an idle server burns, and the longer a
+/// message that arrives during the sleep waits for the loop to notice it.
+pub const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
+pub const MAX_IDLE_SLEEP: Duration = Duration::from_millis(5);
+
+// ANCHOR: serve
+/// Serves every client at once, forever, on this one thread.
+pub fn serve(listener: TcpListener) -> io::Result<()> {
+    // `accept` now returns at once, with `WouldBlock` if nobody is waiting.
+    listener.set_nonblocking(true)?;
+    let mut clients: Vec<Client> = Vec::new();
+    let mut idle = IdleSleep::new();
+    loop {
+        let mut busy = accept_new_clients(&listener, &mut clients);
+        let mut chat = Vec::new();
+        for client in &mut clients {
+            busy |= client.receive(&mut chat);
+        }
+        broadcast(&chat, &mut clients);
+        for client in &mut clients {
+            busy |= client.send();
+        }
+        // Dropping a client closes its socket.
+        clients.retain(|client| !client.is_closed());
+        idle.after_turn(busy);
+    }
+}
+// ANCHOR_END: serve
+
+// ANCHOR: respond
+/// `GET /` gets the page; every other request gets itself back, as plain text.
+fn respond(request: &Request) -> Response {
+    if request.method == "GET" && request.target == "/" {
+        return Response::new(200, "OK")
+            .with_header("Connection", "close")
+            .with_body("text/html; charset=utf-8", INDEX_HTML);
+    }
+    Response::new(200, "OK")
+        .with_header("Connection", "close")
+        .with_body("text/plain; charset=utf-8", request.to_bytes())
+}
+// ANCHOR_END: respond
+
+// ANCHOR: accept
+/// Accepts everyone who is waiting to connect, without waiting for anyone.
+/// Returns whether anyone was accepted.
+fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> bool {
+    let mut accepted = false;
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => match Client::new(stream, peer) {
+                Ok(client) => {
+                    clients.push(client);
+                    accepted = true;
+                }
+                Err(error) => println!("{peer}: cannot serve: {error}"),
+            },
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return accepted,
+            Err(error) => {
+                // For example too many open files: try again next turn.
+                println!("accept failed: {error}");
+                return accepted;
+            }
+        }
+    }
+}
+// ANCHOR_END: accept
+
+// ANCHOR: broadcast
+/// Sends every chat message to every client in the chat, the sender too.
+/// A message is encoded once: every client gets the same bytes.
+fn broadcast(chat: &[Message], clients: &mut [Client]) {
+    for message in chat {
+        let frame = ws::encode_frame(message.opcode(), message.payload());
+        for client in clients.iter_mut() {
+            client.send_message(&frame);
+        }
+    }
+}
+// ANCHOR_END: broadcast
+
+// ANCHOR: idle_sleep
+/// How the loop rests when there is nothing to do.
+///
+/// A loop that never sleeps burns a whole core asking sockets that have
+/// nothing to say. A fixed sleep after every idle turn would make it poll
+/// every socket a thousand times a second (1 ms), and delay every message by
+/// up to that much. Instead the sleep grows while the server stays idle,
+/// from [`MIN_IDLE_SLEEP`] to [`MAX_IDLE_SLEEP`], and the first turn with
+/// work resets it: no sleep at all while there is work.
+struct IdleSleep {
+    next: Duration,
+}
+
+impl IdleSleep {
+    fn new() -> IdleSleep {
+        IdleSleep {
+            next: Duration::ZERO,
+        }
+    }
+
+    fn after_turn(&mut self, busy: bool) {
+        if busy {
+            self.next = Duration::ZERO;
+            return;
+        }
+        self.next = (self.next * 2).clamp(MIN_IDLE_SLEEP, MAX_IDLE_SLEEP);
+        thread::sleep(self.next);
+    }
+}
+// ANCHOR_END: idle_sleep
+
+/// How the log shows a message: its kind and size, and how a text starts.
+fn describe(message: &Message) -> String {
+    match message {
+        Message::Text(text) => {
+            // `{:?}` quotes the text and escapes control characters, so that
+            // a client cannot send escape codes to our terminal.
+            let start: String = text.chars().take(40).collect();
+            let more = if start.len() < text.len() { "..." } else { "" };
+            format!("text of {} bytes {start:?}{more}", text.len())
+        }
+        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
+    }
+}

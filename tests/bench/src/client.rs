@@ -1,0 +1,153 @@
+//! A minimal blocking WebSocket client for load generation.
+//!
+//! Written independently of the stages' code: it measures them, so it must
+//! not share their mistakes.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+pub struct Client {
+    pub reader: ClientReader,
+    pub writer: ClientWriter,
+}
+
+/// The half of a client that sends: it can live on another thread than the
+/// half that receives.
+pub struct ClientWriter {
+    stream: TcpStream,
+    mask_seed: u32,
+}
+
+pub struct ClientReader {
+    reader: BufReader<TcpStream>,
+}
+
+/// A message as the server sent it.
+pub enum Incoming {
+    Text(Vec<u8>),
+    Binary,
+    Close,
+}
+
+impl Client {
+    /// Connects and performs the opening handshake.
+    pub fn connect(address: SocketAddr) -> io::Result<Client> {
+        let stream = TcpStream::connect(address)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut writer = stream.try_clone()?;
+        writer.write_all(
+            format!(
+                "GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .as_bytes(),
+        )?;
+        let mut reader = BufReader::new(stream);
+        let mut status = String::new();
+        reader.read_line(&mut status)?;
+        if !status.starts_with("HTTP/1.1 101") {
+            return Err(io::Error::other(format!("handshake refused: {status}")));
+        }
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        Ok(Client {
+            reader: ClientReader { reader },
+            writer: ClientWriter {
+                stream: writer,
+                mask_seed: 0x9e37_79b9,
+            },
+        })
+    }
+
+    pub fn send_text(&mut self, text: &str) -> io::Result<()> {
+        self.writer.send_text(text)
+    }
+
+    pub fn receive(&mut self) -> io::Result<Incoming> {
+        self.reader.receive()
+    }
+}
+
+impl ClientWriter {
+    /// Sends one masked frame, header and payload in a single write.
+    pub fn send(&mut self, opcode: u8, payload: &[u8]) -> io::Result<()> {
+        self.mask_seed = self
+            .mask_seed
+            .wrapping_mul(1_664_525)
+            .wrapping_add(1_013_904_223);
+        let mask = self.mask_seed.to_be_bytes();
+        let mut frame = Vec::with_capacity(payload.len() + 14);
+        frame.push(0x80 | opcode);
+        match payload.len() {
+            len if len < 126 => frame.push(0x80 | len as u8),
+            len if len <= 0xffff => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            len => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(len as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.stream.write_all(&frame)
+    }
+
+    pub fn send_text(&mut self, text: &str) -> io::Result<()> {
+        self.send(0x1, text.as_bytes())
+    }
+}
+
+impl ClientReader {
+    /// Reads one whole message (reassembling fragments, skipping control frames).
+    pub fn receive(&mut self) -> io::Result<Incoming> {
+        let mut message = Vec::new();
+        let mut message_opcode = None;
+        loop {
+            let mut head = [0; 2];
+            self.reader.read_exact(&mut head)?;
+            let fin = head[0] & 0x80 != 0;
+            let opcode = head[0] & 0x0f;
+            let length = match head[1] & 0x7f {
+                126 => {
+                    let mut bytes = [0; 2];
+                    self.reader.read_exact(&mut bytes)?;
+                    u16::from_be_bytes(bytes) as usize
+                }
+                127 => {
+                    let mut bytes = [0; 8];
+                    self.reader.read_exact(&mut bytes)?;
+                    u64::from_be_bytes(bytes) as usize
+                }
+                short => short as usize,
+            };
+            let mut payload = vec![0; length];
+            self.reader.read_exact(&mut payload)?;
+            match opcode {
+                0x8 => return Ok(Incoming::Close),
+                0x9 | 0xA => continue,
+                0x0 => message.extend_from_slice(&payload),
+                _ => {
+                    message_opcode = Some(opcode);
+                    message = payload;
+                }
+            }
+            if fin {
+                return Ok(match message_opcode {
+                    Some(0x2) => Incoming::Binary,
+                    _ => Incoming::Text(message),
+                });
+            }
+        }
+    }
+}
