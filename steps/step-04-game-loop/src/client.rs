@@ -55,6 +55,7 @@ enum State {
 // ANCHOR_END: client
 
 impl Client {
+    // ANCHOR: new
     pub fn new(stream: TcpStream, peer: SocketAddr) -> io::Result<Client> {
         // Every read and write now returns at once, with `WouldBlock` when it
         // would have had to wait.
@@ -75,6 +76,7 @@ impl Client {
             last_word: None,
         })
     }
+    // ANCHOR_END: new
 
     /// Whether the client takes part in the chat.
     pub fn is_open(&self) -> bool {
@@ -181,6 +183,7 @@ impl Client {
     // ANCHOR_END: read_request
 
     // ANCHOR: read_frames
+    // ANCHOR: read_frames_loop
     /// Reads every frame that has arrived, whole or in part, and acts on it.
     fn read_frames(&mut self, chat: &mut Vec<Message>) {
         let State::Open { frames } = &mut self.state else {
@@ -224,7 +227,9 @@ impl Client {
             self.close("left without a close frame");
         }
     }
+    // ANCHOR_END: read_frames_loop
 
+    // ANCHOR: last_word
     /// Acts on one event: a message for the chat, a ping, a pong, a close.
     fn handle(&mut self, event: Event, chat: &mut Vec<Message>) {
         if self.last_word.is_some() {
@@ -258,6 +263,7 @@ impl Client {
     fn send_close(&mut self, payload: &[u8]) {
         self.last_word = Some(ws::encode_frame(Opcode::Close, payload));
     }
+    // ANCHOR_END: last_word
     // ANCHOR_END: read_frames
 
     fn start_closing(&mut self) {
@@ -275,6 +281,7 @@ impl Client {
         }
     }
 
+    // ANCHOR: queue
     /// Adds bytes to the output, unless the client is too far behind.
     fn queue(&mut self, bytes: &[u8]) {
         if self.output.len() + bytes.len() > MAX_UNSENT_BYTES {
@@ -285,7 +292,9 @@ impl Client {
         }
         self.output.extend(bytes);
     }
+    // ANCHOR_END: queue
 
+    // ANCHOR: write
     /// Writes as much of the output as the socket takes without waiting.
     /// Returns whether anything went out.
     pub fn send(&mut self) -> bool {
@@ -325,11 +334,14 @@ impl Client {
         }
         sent > 0
     }
+    // ANCHOR_END: write
     // ANCHOR_END: send
 
+    // ANCHOR: give_up
     /// Gives up on the client: the loop drops it, which closes the socket.
     fn close(&mut self, why: &str) {
         println!("{}: {why}", self.peer);
         self.state = State::Closed;
     }
+    // ANCHOR_END: give_up
 }

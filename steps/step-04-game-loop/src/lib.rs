@@ -27,21 +27,25 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long we wait, after our close frame, for the client to close too.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+// ANCHOR: max_unsent
 /// How far a client may fall behind: the most bytes we keep for it that its
 /// socket has not taken yet. A client past this cannot keep up with the chat
 /// (or stopped reading altogether), and is disconnected so that it does not
 /// eat the server's memory. It leaves room for one message of the biggest
 /// size we accept, and more.
 pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
+// ANCHOR_END: max_unsent
 
 /// The page served at `/`: a chat room.
 const INDEX_HTML: &str = include_str!("index.html");
 
+// ANCHOR: idle_constants
 /// The shortest and longest the loop sleeps after a turn with nothing to do.
 /// The longer the sleep, the less CPU an idle server burns, and the longer a
 /// message that arrives during the sleep waits for the loop to notice it.
 pub const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
 pub const MAX_IDLE_SLEEP: Duration = Duration::from_millis(5);
+// ANCHOR_END: idle_constants
 
 // ANCHOR: serve
 /// Serves every client at once, forever, on this one thread.

@@ -389,6 +389,7 @@ pub fn apply_mask(part: &mut [u8], mask: [u8; 4], offset: u64) {
 // ANCHOR_END: masking
 
 // ANCHOR: messages
+// ANCHOR: events
 /// A complete message from the client.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Message {
@@ -428,7 +429,9 @@ pub enum Event {
     /// The client starts the closing handshake.
     Close(Close),
 }
+// ANCHOR_END: events
 
+// ANCHOR: assembler
 /// Puts messages together from frames, and checks the rules that span frames.
 ///
 /// A message may come in fragments: a text or binary frame without FIN, then
@@ -541,6 +544,7 @@ impl UnfinishedMessage {
         }
     }
 }
+// ANCHOR_END: assembler
 // ANCHOR_END: messages
 
 // ANCHOR: utf8
@@ -1054,6 +1058,7 @@ mod tests {
         assert_eq!(encode_frame(Opcode::Binary, &payload), bytes);
     }
 
+    // ANCHOR: test_the_three_length_encodings
     /// The classic bug is `len as u8`: right up to 125, wrong from 126 on.
     #[test]
     fn the_three_length_encodings() {
@@ -1067,6 +1072,7 @@ mod tests {
             .collect();
         assert_snapshot!(lines.join("\n"));
     }
+    // ANCHOR_END: test_the_three_length_encodings
 
     #[test]
     fn lengths_round_trip_at_every_boundary() {

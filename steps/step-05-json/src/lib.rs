@@ -1,0 +1,167 @@
+//! Stage 5: JSON messages, usernames, and a web chat page.
+//!
+//! Stage 4's game loop, plus: every message is a JSON object (see [`json`]),
+//! so that metadata can travel with it. Each client picks a name when it
+//! joins; the server stamps it on every message the client sends, and tells
+//! everyone when someone joins or leaves (see [`chat`]). `GET /` serves the
+//! chat page. Run it with `cargo run -p step-05`, open
+//! http://127.0.0.1:8080 in two browser tabs, and pick two names.
+
+pub mod chat;
+pub mod client;
+pub mod handshake;
+pub mod http;
+pub mod json;
+pub mod ws;
+
+use client::Client;
+use http::{Request, Response};
+use std::io;
+use std::net::TcpListener;
+use std::thread;
+use std::time::Duration;
+use ws::Message;
+
+/// How long a client may take to send its whole request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long we wait, after our close frame, for the client to close too.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The largest chat message we accept, in bytes. The loop parses every
+/// message's JSON on its one thread, and a 16 MiB document takes long enough
+/// to parse (about a second) to stall everyone: a bigger message is refused
+/// with close code 1009. Chat messages are small.
+pub const MAX_CHAT_MESSAGE_LEN: usize = 64 * 1024;
+
+// ANCHOR: max_unsent
+/// How far a client may fall behind: the most bytes we keep for it that its
+/// socket has not taken yet. A client past this cannot keep up with the chat
+/// (or stopped reading altogether), and is disconnected so that it does not
+/// eat the server's memory. It leaves room for one message of the biggest
+/// size we accept, and more.
+pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
+// ANCHOR_END: max_unsent
+
+/// The page served at `/`: the chat, with names.
+const INDEX_HTML: &str = include_str!("index.html");
+
+// ANCHOR: idle_constants
+/// The shortest and longest the loop sleeps after a turn with nothing to do.
+/// The longer the sleep, the less CPU an idle server burns, and the longer a
+/// message that arrives during the sleep waits for the loop to notice it.
+pub const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
+pub const MAX_IDLE_SLEEP: Duration = Duration::from_millis(5);
+// ANCHOR_END: idle_constants
+
+// ANCHOR: serve
+/// Serves every client at once, forever, on this one thread.
+pub fn serve(listener: TcpListener) -> io::Result<()> {
+    // `accept` now returns at once, with `WouldBlock` if nobody is waiting.
+    listener.set_nonblocking(true)?;
+    let mut clients: Vec<Client> = Vec::new();
+    let mut idle = IdleSleep::new();
+    loop {
+        let mut busy = accept_new_clients(&listener, &mut clients);
+        // Each message, with the index of the client that sent it.
+        let mut chat = Vec::new();
+        for (index, client) in clients.iter_mut().enumerate() {
+            let mut messages = Vec::new();
+            busy |= client.receive(&mut messages);
+            chat.extend(messages.into_iter().map(|message| (index, message)));
+        }
+        chat::handle(&chat, &mut clients);
+        chat::announce_departures(&mut clients);
+        for client in &mut clients {
+            busy |= client.send();
+        }
+        // Dropping a client closes its socket.
+        clients.retain(|client| !client.is_closed());
+        idle.after_turn(busy);
+    }
+}
+// ANCHOR_END: serve
+
+// ANCHOR: respond
+/// `GET /` gets the page; every other request gets itself back, as plain text.
+fn respond(request: &Request) -> Response {
+    if request.method == "GET" && request.target == "/" {
+        return Response::new(200, "OK")
+            .with_header("Connection", "close")
+            .with_body("text/html; charset=utf-8", INDEX_HTML);
+    }
+    Response::new(200, "OK")
+        .with_header("Connection", "close")
+        .with_body("text/plain; charset=utf-8", request.to_bytes())
+}
+// ANCHOR_END: respond
+
+// ANCHOR: accept
+/// Accepts everyone who is waiting to connect, without waiting for anyone.
+/// Returns whether anyone was accepted.
+fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> bool {
+    let mut accepted = false;
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => match Client::new(stream, peer) {
+                Ok(client) => {
+                    clients.push(client);
+                    accepted = true;
+                }
+                Err(error) => println!("{peer}: cannot serve: {error}"),
+            },
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return accepted,
+            Err(error) => {
+                // For example too many open files: try again next turn.
+                println!("accept failed: {error}");
+                return accepted;
+            }
+        }
+    }
+}
+// ANCHOR_END: accept
+
+// ANCHOR: idle_sleep
+/// How the loop rests when there is nothing to do.
+///
+/// A loop that never sleeps burns a whole core asking sockets that have
+/// nothing to say. A fixed sleep after every idle turn would make it poll
+/// every socket a thousand times a second (1 ms), and delay every message by
+/// up to that much. Instead the sleep grows while the server stays idle,
+/// from [`MIN_IDLE_SLEEP`] to [`MAX_IDLE_SLEEP`], and the first turn with
+/// work resets it: no sleep at all while there is work.
+struct IdleSleep {
+    next: Duration,
+}
+
+impl IdleSleep {
+    fn new() -> IdleSleep {
+        IdleSleep {
+            next: Duration::ZERO,
+        }
+    }
+
+    fn after_turn(&mut self, busy: bool) {
+        if busy {
+            self.next = Duration::ZERO;
+            return;
+        }
+        self.next = (self.next * 2).clamp(MIN_IDLE_SLEEP, MAX_IDLE_SLEEP);
+        thread::sleep(self.next);
+    }
+}
+// ANCHOR_END: idle_sleep
+
+/// How the log shows a message: its kind and size, and how a text starts.
+fn describe(message: &Message) -> String {
+    match message {
+        Message::Text(text) => {
+            // `{:?}` quotes the text and escapes control characters, so that
+            // a client cannot send escape codes to our terminal.
+            let start: String = text.chars().take(40).collect();
+            let more = if start.len() < text.len() { "..." } else { "" };
+            format!("text of {} bytes {start:?}{more}", text.len())
+        }
+        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
+    }
+}
