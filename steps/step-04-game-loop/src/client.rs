@@ -322,15 +322,16 @@ impl Client {
             // or every client that ever got one would keep it forever.
             self.output.shrink_to(KEPT_OUTPUT_CAPACITY);
         }
-        if let State::Closing { sent_fin, .. } = &mut self.state {
-            if self.output.is_empty() && !*sent_fin {
-                // All our last words are out: tell the client nothing more
-                // follows (a TCP FIN), then wait for it to hang up too.
-                // Closing outright while its bytes are still unread could
-                // make the system reset the connection and lose them.
-                let _ = self.stream.shutdown(Shutdown::Write);
-                *sent_fin = true;
-            }
+        if let State::Closing { sent_fin, .. } = &mut self.state
+            && self.output.is_empty()
+            && !*sent_fin
+        {
+            // All our last words are out: tell the client nothing more
+            // follows (a TCP FIN), then wait for it to hang up too.
+            // Closing outright while its bytes are still unread could
+            // make the system reset the connection and lose them.
+            let _ = self.stream.shutdown(Shutdown::Write);
+            *sent_fin = true;
         }
         sent > 0
     }

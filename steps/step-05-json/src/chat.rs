@@ -74,7 +74,9 @@ fn join(sender: usize, request: &Value, clients: &mut [Client]) -> Result<(), St
     send_to_everyone_but(sender, &notice, clients);
     Ok(())
 }
+// ANCHOR_END: join
 
+// ANCHOR: names
 /// A name is trimmed, 1 to 32 characters, with no control characters.
 fn valid_name(name: &str) -> Result<String, String> {
     let name = name.trim();
@@ -97,7 +99,7 @@ fn is_taken(name: &str, clients: &[Client]) -> bool {
         .filter_map(|client| client.name.as_ref())
         .any(|taken| taken.to_lowercase() == wanted)
 }
-// ANCHOR_END: join
+// ANCHOR_END: names
 
 // ANCHOR: say
 /// `{"type":"message","text":"hello"}`: everyone who joined gets it, with

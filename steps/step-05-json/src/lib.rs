@@ -28,11 +28,13 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long we wait, after our close frame, for the client to close too.
 pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
+// ANCHOR: max_chat_message_len
 /// The largest chat message we accept, in bytes. The loop parses every
 /// message's JSON on its one thread, and a 16 MiB document takes long enough
 /// to parse (about a second) to stall everyone: a bigger message is refused
 /// with close code 1009. Chat messages are small.
 pub const MAX_CHAT_MESSAGE_LEN: usize = 64 * 1024;
+// ANCHOR_END: max_chat_message_len
 
 // ANCHOR: max_unsent
 /// How far a client may fall behind: the most bytes we keep for it that its

@@ -322,10 +322,10 @@ fn echo(address: SocketAddr, protocol: Protocol, size: usize) -> String {
     while started.elapsed() < budget {
         client.send_text(&message).unwrap();
         loop {
-            if let Incoming::Text(reply) = client.receive().expect("echo") {
-                if chat_text(protocol, &reply).map(str::len) == Some(size) {
-                    break;
-                }
+            if let Incoming::Text(reply) = client.receive().expect("echo")
+                && chat_text(protocol, &reply).map(str::len) == Some(size)
+            {
+                break;
             }
         }
         round_trips += 1;
