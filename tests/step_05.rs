@@ -240,6 +240,33 @@ fn a_protocol_error_ends_only_that_connection() {
     );
 }
 
+/// A joined client that stops reading is dropped once it falls too far
+/// behind, and the others see it leave, however it went.
+#[test]
+fn a_client_too_slow_to_keep_up_is_dropped_with_a_leave_notice() {
+    let address = server();
+    let (mut ann, _) = join(address, "ann");
+    let (_silent, _) = join(address, "silent");
+    assert_eq!(read_text(&mut ann), r#"{"type":"join","name":"silent"}"#);
+    // Big messages, until the server has given up on the silent client:
+    // its allowance, plus what the sockets' buffers can hold.
+    let text = "x".repeat(stage::MAX_CHAT_MESSAGE_LEN - 100);
+    let message = format!(r#"{{"type":"message","text":"{text}"}}"#);
+    let most = (stage::MAX_UNSENT_BYTES + 32 * 1024 * 1024) / text.len();
+    for _ in 0..most {
+        send_text(&mut ann, &message);
+        let heard = read_text(&mut ann);
+        if heard == r#"{"type":"leave","name":"silent"}"# {
+            return;
+        }
+        assert!(
+            heard.ends_with(&format!(r#""text":"{text}"}}"#)),
+            "{heard:.80}"
+        );
+    }
+    panic!("the silent client was never dropped");
+}
+
 #[test]
 fn get_slash_serves_the_chat_page() {
     let response = exchange(server(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
