@@ -13,6 +13,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import assert from "node:assert/strict";
+import { before, after } from "node:test";
 
 /** How long each kind of wait may take, so that a broken page fails a test instead of hanging it. */
 export const TIMEOUT = {
@@ -55,6 +56,21 @@ export async function launchChromium() {
     args: CHROMIUM_ARGS,
     timeout: TIMEOUT.launch,
   });
+}
+
+/**
+ * Starts one Chromium before the first test of the calling file and closes
+ * it after the last; returns a function that gives that browser.
+ */
+export function chromiumForTheseTests() {
+  let browser;
+  before(async () => {
+    browser = await launchChromium();
+  }, { timeout: TIMEOUT.launch + 5_000 });
+  after(async () => {
+    await browser?.close();
+  }, { timeout: 10_000 });
+  return () => browser;
 }
 
 /**

@@ -2,20 +2,15 @@
 // They prove the detectors can fire, so that a step's test saying "no dialog,
 // no error" means something. ./run.sh runs them before every step's tests.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as lib from "./lib.mjs";
 
-let browser;
-before(async () => {
-  browser = await lib.launchChromium();
-}, { timeout: lib.TIMEOUT.launch + 5_000 });
-after(async () => {
-  await browser?.close();
-}, { timeout: 10_000 });
+// One Chromium for all the tests of this file, started before the first.
+const chromium = lib.chromiumForTheseTests();
 
 test("injected markup that runs alert() is caught as a dialog", { timeout: 20_000 }, async () => {
-  const [tab] = await lib.openPages(browser, 1);
+  const [tab] = await lib.openPages(chromium(), 1);
   await tab.page.setContent(`<p id="name"><img src=x onerror=alert(1)></p>`);
   await waitUntil(() => tab.dialogs.length > 0);
   assert.deepEqual(tab.dialogs, [{ type: "alert", message: "1" }]);
@@ -23,7 +18,7 @@ test("injected markup that runs alert() is caught as a dialog", { timeout: 20_00
 });
 
 test("the same markup set as text runs nothing", { timeout: 20_000 }, async () => {
-  const [tab] = await lib.openPages(browser, 1);
+  const [tab] = await lib.openPages(chromium(), 1);
   await tab.page.setContent(`<p id="name"></p>`);
   await tab.page.evaluate(() => {
     document.getElementById("name").textContent = "<img src=x onerror=alert(1)>";
@@ -34,7 +29,7 @@ test("the same markup set as text runs nothing", { timeout: 20_000 }, async () =
 });
 
 test("uncaught exceptions and console errors are caught", { timeout: 20_000 }, async () => {
-  const [tab] = await lib.openPages(browser, 1);
+  const [tab] = await lib.openPages(chromium(), 1);
   await tab.page.setContent(`<script>console.error("something broke"); throw new Error("boom");</script>`);
   await waitUntil(() => tab.pageErrors.length > 0 && tab.consoleErrors.length > 0);
   assert.deepEqual(tab.pageErrors, ["boom"]);
@@ -46,9 +41,9 @@ test("uncaught exceptions and console errors are caught", { timeout: 20_000 }, a
 });
 
 test("pages get separate contexts unless asked to share one", { timeout: 20_000 }, async () => {
-  const [a, b] = await lib.openPages(browser, 2);
+  const [a, b] = await lib.openPages(chromium(), 2);
   assert.notEqual(a.page.context(), b.page.context());
-  const [c, d] = await lib.openPages(browser, 2, { sharedContext: true });
+  const [c, d] = await lib.openPages(chromium(), 2, { sharedContext: true });
   assert.equal(c.page.context(), d.page.context());
 });
 

@@ -2,22 +2,17 @@
 // answers 101 Switching Protocols, and the page sends one message, which the
 // server prints in hex. Run with: tests/browser/run.sh step-02
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as lib from "./lib.mjs";
 
-let browser;
-before(async () => {
-  browser = await lib.launchChromium();
-}, { timeout: lib.TIMEOUT.launch + 5_000 });
-after(async () => {
-  await browser?.close();
-}, { timeout: 10_000 });
+// One Chromium for all the tests of this file, started before the first.
+const chromium = lib.chromiumForTheseTests();
 
 test("the page's WebSocket is accepted with 101 and sends its message", { timeout: 20_000 }, async (t) => {
   const url = lib.serverUrl();
   const wsUrl = url.replace(/^http:/, "ws:") + "/";
-  const [tab] = await lib.openPages(browser, 1);
+  const [tab] = await lib.openPages(chromium(), 1);
   const { page } = tab;
   const handshakes = await lib.recordHandshakes(page);
   const messages = lib.recordMessages(page);

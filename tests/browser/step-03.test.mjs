@@ -2,17 +2,12 @@
 // size or characters, are shown as text, and the browser's close gets a clean
 // close in answer. Run with: tests/browser/run.sh step-03
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as lib from "./lib.mjs";
 
-let browser;
-before(async () => {
-  browser = await lib.launchChromium();
-}, { timeout: lib.TIMEOUT.launch + 5_000 });
-after(async () => {
-  await browser?.close();
-}, { timeout: 10_000 });
+// One Chromium for all the tests of this file, started before the first.
+const chromium = lib.chromiumForTheseTests();
 
 /** Types `text` into the page's input and presses Send. */
 async function send(page, text) {
@@ -23,7 +18,7 @@ async function send(page, text) {
 test("what the page sends comes back, and the close is clean", { timeout: 30_000 }, async (t) => {
   const url = lib.serverUrl();
   const wsUrl = url.replace(/^http:/, "ws:") + "/";
-  const [tab] = await lib.openPages(browser, 1);
+  const [tab] = await lib.openPages(chromium(), 1);
   const { page } = tab;
   const handshakes = await lib.recordHandshakes(page);
   const messages = lib.recordMessages(page);

@@ -2,17 +2,12 @@
 // open the chat page, and whatever one sends, both receive, shown as text.
 // Run with: tests/browser/run.sh step-04
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as lib from "./lib.mjs";
 
-let browser;
-before(async () => {
-  browser = await lib.launchChromium();
-}, { timeout: lib.TIMEOUT.launch + 5_000 });
-after(async () => {
-  await browser?.close();
-}, { timeout: 10_000 });
+// One Chromium for all the tests of this file, started before the first.
+const chromium = lib.chromiumForTheseTests();
 
 /** Types `text` into the page's input and presses Send. */
 async function send(page, text) {
@@ -30,7 +25,7 @@ test("two pages chat: what either sends, both receive, as text", { timeout: 40_0
   const url = lib.serverUrl();
   const wsUrl = url.replace(/^http:/, "ws:") + "/";
   // Two contexts: two people on two computers, not two tabs of one.
-  const tabs = await lib.openPages(browser, 2);
+  const tabs = await lib.openPages(chromium(), 2);
   const [ann, bob] = tabs.map((tab) => tab.page);
   const messages = tabs.map((tab) => lib.recordMessages(tab.page));
   const handshakes = [];

@@ -3,17 +3,12 @@
 // name that is HTML shows up as text and runs no script.
 // Run with: tests/browser/run.sh step-05
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as lib from "./lib.mjs";
 
-let browser;
-before(async () => {
-  browser = await lib.launchChromium();
-}, { timeout: lib.TIMEOUT.launch + 5_000 });
-after(async () => {
-  await browser?.close();
-}, { timeout: 10_000 });
+// One Chromium for all the tests of this file, started before the first.
+const chromium = lib.chromiumForTheseTests();
 
 /** Opens the page and joins the chat as `name`. */
 async function join(page, name) {
@@ -38,7 +33,7 @@ async function lines(page) {
 const XSS_NAME = "<img src=x onerror=alert(1)>";
 
 test("two people join, chat both ways, and see each other leave", { timeout: 60_000 }, async () => {
-  const tabs = await lib.openPages(browser, 3);
+  const tabs = await lib.openPages(chromium(), 3);
   const [ann, bob, mallory] = tabs.map((tab) => tab.page);
 
   await join(ann, "ann");
@@ -92,7 +87,7 @@ test("two people join, chat both ways, and see each other leave", { timeout: 60_
 });
 
 test("the page says clearly when the connection is lost", { timeout: 30_000 }, async () => {
-  const [tab] = await lib.openPages(browser, 1);
+  const [tab] = await lib.openPages(chromium(), 1);
   await join(tab.page, "dora");
   await lib.waitForText(tab.page, "#status", "You are dora");
   // A message over the chat's size limit makes the server close with 1009.
