@@ -106,10 +106,12 @@ impl Client {
         if self.is_open() {
             self.read_frames(chat);
         }
-        if let State::Closing { deadline, .. } = self.state {
+        if let State::Closing { deadline, sent_fin } = self.state {
             // Whatever comes after our last word is not for us.
             self.input.clear();
-            if self.input_ended || Instant::now() > deadline {
+            // A client may stop sending and still read: our last words go
+            // out before we hang up, however early it stopped.
+            if (self.input_ended && sent_fin) || Instant::now() > deadline {
                 self.close("disconnected");
             }
         }
