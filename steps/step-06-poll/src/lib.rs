@@ -1,0 +1,176 @@
+//! Stage 6: the chat of stage 5, waiting with poll(2) instead of sleeping.
+//!
+//! Stage 5's loop sleeps when it has nothing to do, and then has to ask
+//! every socket whether anything happened meanwhile. This one asks the
+//! system to wake it when a socket is ready (see [`poll`]), and then looks
+//! at those sockets only: an idle server uses no CPU, a message is handled
+//! the moment it arrives, and ten thousand quiet clients cost nothing per
+//! turn but their entries in `poll`'s array. Run it with
+//! `cargo run -p step-06`, open http://127.0.0.1:8080 in two browser tabs,
+//! and pick two names.
+
+pub mod chat;
+pub mod client;
+pub mod handshake;
+pub mod http;
+pub mod json;
+pub mod poll;
+pub mod ws;
+
+use client::Client;
+use http::{Request, Response};
+use poll::{POLLIN, PollFd};
+use std::io;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+use ws::Message;
+
+/// How long a client may take to send its whole request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long we wait, after our close frame, for the client to close too.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+// ANCHOR: max_chat_message_len
+/// The largest chat message we accept, in bytes. The loop parses every
+/// message's JSON on its one thread, and a 16 MiB document takes long enough
+/// to parse (about a second) to stall everyone: a bigger message is refused
+/// with close code 1009. Chat messages are small.
+pub const MAX_CHAT_MESSAGE_LEN: usize = 64 * 1024;
+// ANCHOR_END: max_chat_message_len
+
+// ANCHOR: max_unsent
+/// How far a client may fall behind: the most bytes we keep for it that its
+/// socket has not taken yet. A client past this cannot keep up with the chat
+/// (or stopped reading altogether), and is disconnected so that it does not
+/// eat the server's memory. It leaves room for one message of the biggest
+/// size we accept, and more.
+pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
+// ANCHOR_END: max_unsent
+
+/// The page served at `/`: the chat, with names.
+const INDEX_HTML: &str = include_str!("index.html");
+
+// ANCHOR: accept_pause
+/// How long we stop accepting after `accept` fails, for example because the
+/// process has run out of file descriptors. The connection it failed on is
+/// still waiting, so the listener stays ready: `poll` would return at once,
+/// every time, and the loop would spin at full speed until a client left.
+pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+// ANCHOR_END: accept_pause
+
+// ANCHOR: serve
+/// Serves every client at once, forever, on this one thread.
+pub fn serve(listener: TcpListener) -> io::Result<()> {
+    // `accept` now returns at once, with `WouldBlock` if nobody is waiting.
+    listener.set_nonblocking(true)?;
+    let mut clients: Vec<Client> = Vec::new();
+    // The array `poll` reads: the listener first, then each client's socket.
+    let mut sockets: Vec<PollFd> = Vec::new();
+    let mut accept_paused_until: Option<Instant> = None;
+    loop {
+        if accept_paused_until.is_some_and(|until| Instant::now() >= until) {
+            accept_paused_until = None;
+        }
+        wait_for_sockets(&listener, accept_paused_until, &clients, &mut sockets)?;
+        if sockets[0].is_ready()
+            && let Err(error) = accept_new_clients(&listener, &mut clients)
+        {
+            println!("accept failed: {error}; trying again in {ACCEPT_PAUSE:?}");
+            accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+        }
+        let now = Instant::now();
+        // Each message, with the index of the client that sent it.
+        let mut chat = Vec::new();
+        // `zip` stops at the shorter of the two: clients accepted just now
+        // have no entry in `sockets` yet, and wait for the next turn.
+        for (index, (client, socket)) in clients.iter_mut().zip(&sockets[1..]).enumerate() {
+            let time_is_up = client.deadline().is_some_and(|deadline| now >= deadline);
+            if !socket.is_ready() && !time_is_up {
+                continue; // nothing happened: no need to even look
+            }
+            let mut messages = Vec::new();
+            client.receive(&mut messages);
+            chat.extend(messages.into_iter().map(|message| (index, message)));
+        }
+        chat::handle(&chat, &mut clients);
+        chat::announce_departures(&mut clients);
+        for client in &mut clients {
+            client.send();
+        }
+        // Dropping a client closes its socket.
+        clients.retain(|client| !client.is_closed());
+    }
+}
+// ANCHOR_END: serve
+
+// ANCHOR: wait_for_sockets
+/// Sleeps until the listener or a client's socket is ready, or until the
+/// nearest deadline: a client's, or the end of a pause in accepting.
+fn wait_for_sockets(
+    listener: &TcpListener,
+    accept_paused_until: Option<Instant>,
+    clients: &[Client],
+    sockets: &mut Vec<PollFd>,
+) -> io::Result<()> {
+    // The same array each turn, refilled: no allocation once it is big enough.
+    sockets.clear();
+    let listen = if accept_paused_until.is_none() {
+        POLLIN
+    } else {
+        0
+    };
+    sockets.push(PollFd::new(listener, listen));
+    sockets.extend(clients.iter().map(Client::poll_fd));
+    let deadlines = clients.iter().filter_map(Client::deadline);
+    let nearest = deadlines.chain(accept_paused_until).min();
+    let timeout = nearest.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+    poll::wait(sockets, timeout)?;
+    Ok(())
+}
+// ANCHOR_END: wait_for_sockets
+
+// ANCHOR: respond
+/// `GET /` gets the page; every other request gets itself back, as plain text.
+fn respond(request: &Request) -> Response {
+    if request.method == "GET" && request.target == "/" {
+        return Response::new(200, "OK")
+            .with_header("Connection", "close")
+            .with_body("text/html; charset=utf-8", INDEX_HTML);
+    }
+    Response::new(200, "OK")
+        .with_header("Connection", "close")
+        .with_body("text/plain; charset=utf-8", request.to_bytes())
+}
+// ANCHOR_END: respond
+
+// ANCHOR: accept
+/// Accepts everyone who is waiting to connect, without waiting for anyone.
+/// Fails if `accept` does, for example with too many open files.
+fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> io::Result<()> {
+    loop {
+        match listener.accept() {
+            Ok((stream, peer)) => match Client::new(stream, peer) {
+                Ok(client) => clients.push(client),
+                Err(error) => println!("{peer}: cannot serve: {error}"),
+            },
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(error) => return Err(error),
+        }
+    }
+}
+// ANCHOR_END: accept
+
+/// How the log shows a message: its kind and size, and how a text starts.
+fn describe(message: &Message) -> String {
+    match message {
+        Message::Text(text) => {
+            // `{:?}` quotes the text and escapes control characters, so that
+            // a client cannot send escape codes to our terminal.
+            let start: String = text.chars().take(40).collect();
+            let more = if start.len() < text.len() { "..." } else { "" };
+            format!("text of {} bytes {start:?}{more}", text.len())
+        }
+        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
+    }
+}
