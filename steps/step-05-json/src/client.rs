@@ -93,6 +93,12 @@ impl Client {
         matches!(self.state, State::Closed)
     }
 
+    /// Whether the client is on its way out: we have said our last word to
+    /// it (it still gets this turn's chat), or more.
+    pub fn is_leaving(&self) -> bool {
+        !self.is_open() || self.last_word.is_some()
+    }
+
     // ANCHOR: receive
     /// Reads what has arrived and acts on it. Chat messages go into `chat`,
     /// for the loop to send to everyone. Returns whether anything arrived.

@@ -128,7 +128,9 @@ fn say(sender: usize, request: &Value, clients: &mut [Client]) -> Result<(), Str
 pub fn announce_departures(clients: &mut [Client]) {
     let mut departed = Vec::new();
     for client in clients.iter_mut() {
-        if !client.is_open() {
+        // Leaving, not only gone: a client whose close frame goes out this
+        // turn may not hang up for a while, and the others should not wait.
+        if client.is_leaving() {
             // `take` empties the name: each departure is announced once.
             if let Some(name) = client.name.take() {
                 println!("{}: {name:?} left", client.peer);
