@@ -96,11 +96,13 @@ impl Client {
         matches!(self.state, State::Closed)
     }
 
+    // ANCHOR: is_leaving
     /// Whether the client is on its way out: we have said our last word to
     /// it (it still gets this turn's chat), or more.
     pub fn is_leaving(&self) -> bool {
         !self.is_open() || self.last_word.is_some()
     }
+    // ANCHOR_END: is_leaving
 
     // ANCHOR: poll_fd
     /// What the loop waits for on this client's socket.

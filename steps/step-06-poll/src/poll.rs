@@ -6,10 +6,12 @@
 //! The C library that every Rust program on unix already links can: `poll`.
 //! We declare it the way C's `<poll.h>` does, and call it. No crate needed.
 
+// ANCHOR: not_unix
 // A Windows build stops here, with a reason: its sockets are not file
 // descriptors, and its `poll` is called `WSAPoll` (see chapter 6).
 #[cfg(not(unix))]
 compile_error!("stage 6 calls poll(2), which needs a unix system (Linux, macOS, the BSDs)");
+// ANCHOR_END: not_unix
 
 use std::ffi::{c_int, c_short};
 use std::io;
@@ -120,6 +122,7 @@ mod tests {
         (near, far)
     }
 
+    // ANCHOR: layout_test
     #[test]
     fn the_layout_is_c_struct_pollfd() {
         // An int and two shorts, in that order, no padding: 8 bytes.
@@ -128,6 +131,7 @@ mod tests {
         assert_eq!(std::mem::offset_of!(PollFd, events), 4);
         assert_eq!(std::mem::offset_of!(PollFd, revents), 6);
     }
+    // ANCHOR_END: layout_test
 
     #[test]
     fn a_silent_socket_is_not_readable_and_times_out() {
