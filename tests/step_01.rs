@@ -4,7 +4,7 @@ use insta::assert_snapshot;
 use std::io::Write;
 use std::thread;
 use std::time::{Duration, Instant};
-use ws_tests::{connect, exchange, read_to_close, start_server, status_line};
+use ws_tests::{connect, exchange, exchange_half_closed, read_to_close, start_server, status_line};
 
 #[test]
 fn echoes_a_post_like_curl_sends_it() {
@@ -29,6 +29,24 @@ fn request_arriving_one_byte_at_a_time() {
     let response = read_to_close(&mut stream);
     assert_eq!(status_line(&response), "HTTP/1.1 200 OK");
     assert!(response.ends_with("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"));
+}
+
+/// A client that sends its whole request and then closes its side (a
+/// half-close: `shutdown(Write)`) still reads the whole answer, and so does
+/// one whose request is refused.
+#[test]
+fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
+    let server = start_server(step_01::serve);
+    let request = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    let response = exchange_half_closed(server, request);
+    assert_eq!(status_line(&response), "HTTP/1.1 200 OK", "{response:?}");
+    assert!(response.ends_with("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let response = exchange_half_closed(server, b"hello, is this a web server?\r\n\r\n");
+    assert_eq!(
+        status_line(&response),
+        "HTTP/1.1 400 Bad Request",
+        "{response:?}"
+    );
 }
 
 #[test]

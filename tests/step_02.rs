@@ -4,7 +4,7 @@ use insta::assert_snapshot;
 use std::io::Write;
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
-use ws_tests::{connect, exchange, read_to_close, start_server, status_line};
+use ws_tests::{connect, exchange, exchange_half_closed, read_to_close, start_server, status_line};
 
 /// The example request of RFC 6455, section 1.3.
 const UPGRADE: &str = "GET /chat HTTP/1.1\r\n\
@@ -134,4 +134,15 @@ fn other_requests_are_still_echoed() {
     );
     assert_eq!(status_line(&response), "HTTP/1.1 200 OK");
     assert!(response.ends_with("POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"));
+}
+
+/// A client that sends its whole request and then closes its side (a
+/// half-close: `shutdown(Write)`) still reads the whole answer. (Every
+/// upgrade above, refused or not, is sent that way, by `upgrade_with`.)
+#[test]
+fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
+    let request = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    let response = exchange_half_closed(server(), request);
+    assert_eq!(status_line(&response), "HTTP/1.1 200 OK", "{response:?}");
+    assert!(response.ends_with("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
 }

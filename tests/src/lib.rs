@@ -42,6 +42,17 @@ pub fn exchange(address: SocketAddr, request: &[u8]) -> String {
     read_to_close(&mut stream)
 }
 
+/// Sends `request` as it is, then closes our side of the connection (a
+/// half-close: the server reads the end of the stream, and may still write),
+/// then reads until the server closes its side too. A server that took the
+/// end of our stream for the end of the conversation drops the answer.
+pub fn exchange_half_closed(address: SocketAddr, request: &[u8]) -> String {
+    let mut stream = connect(address);
+    stream.write_all(request).unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    read_to_close(&mut stream)
+}
+
 /// Reads until the server closes the connection (or [`PATIENCE`] runs out,
 /// which fails the test).
 pub fn read_to_close(stream: &mut TcpStream) -> String {
