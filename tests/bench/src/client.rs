@@ -1,4 +1,5 @@
-//! A minimal blocking WebSocket client for load generation.
+//! A minimal blocking WebSocket client for load generation, and idle
+//! connections that only open (see [`start_handshake`]).
 //!
 //! Written independently of the stages' code: it measures them, so it must
 //! not share their mistakes.
@@ -6,6 +7,10 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
+
+/// How long a client waits for the server before it gives up: the bench
+/// reports a server that stops answering instead of hanging.
+const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Client {
     pub reader: ClientReader,
@@ -27,23 +32,19 @@ pub struct ClientReader {
 pub enum Incoming {
     Text(Vec<u8>),
     Binary,
-    Close,
+    /// A close frame, with its status code if it has one (1009: too big).
+    Close(Option<u16>),
 }
 
 impl Client {
     /// Connects and performs the opening handshake.
     pub fn connect(address: SocketAddr) -> io::Result<Client> {
-        let stream = TcpStream::connect(address)?;
+        let stream = TcpStream::connect_timeout(&address, TIMEOUT)?;
         stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        stream.set_read_timeout(Some(TIMEOUT))?;
+        stream.set_write_timeout(Some(TIMEOUT))?;
         let mut writer = stream.try_clone()?;
-        writer.write_all(
-            format!(
-                "GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            )
-            .as_bytes(),
-        )?;
+        writer.write_all(handshake_request(address).as_bytes())?;
         let mut reader = BufReader::new(stream);
         let mut status = String::new();
         reader.read_line(&mut status)?;
@@ -134,7 +135,12 @@ impl ClientReader {
             let mut payload = vec![0; length];
             self.reader.read_exact(&mut payload)?;
             match opcode {
-                0x8 => return Ok(Incoming::Close),
+                0x8 => {
+                    let code = payload
+                        .get(..2)
+                        .map(|code| u16::from_be_bytes([code[0], code[1]]));
+                    return Ok(Incoming::Close(code));
+                }
                 0x9 | 0xA => continue,
                 0x0 => message.extend_from_slice(&payload),
                 _ => {
@@ -150,4 +156,62 @@ impl ClientReader {
             }
         }
     }
+}
+
+/// The opening handshake's request. Every client sends the same key: the
+/// bench does not check the server's answer to it, only the status.
+fn handshake_request(address: SocketAddr) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: {address}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// The first half of an idle connection: connects and sends the handshake's
+/// request, without waiting for the answer, so that many connections can
+/// be on their way at once. [`finish_handshake`] is the second half.
+///
+/// An idle connection is just its socket: one file descriptor in the bench
+/// and no buffers, so that 10,000 of them cost the bench almost nothing.
+pub fn start_handshake(address: SocketAddr) -> io::Result<TcpStream> {
+    let mut stream = TcpStream::connect_timeout(&address, TIMEOUT)?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.write_all(handshake_request(address).as_bytes())?;
+    Ok(stream)
+}
+
+/// Waits for the answer to [`start_handshake`]'s request: `101 Switching
+/// Protocols`. A server sends nothing more before a client joins, so
+/// reading past the end of the answer never takes a message away.
+pub fn finish_handshake(stream: &mut TcpStream) -> io::Result<()> {
+    let mut answer = Vec::new();
+    let mut buffer = [0; 512];
+    while !answer.ends_with(b"\r\n\r\n") {
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        answer.extend_from_slice(&buffer[..read]);
+    }
+    if !answer.starts_with(b"HTTP/1.1 101") {
+        let status = String::from_utf8_lossy(&answer);
+        let status = status.lines().next().unwrap_or_default();
+        return Err(io::Error::other(format!("handshake refused: {status}")));
+    }
+    Ok(())
+}
+
+/// Whether the server still holds a connection open: it has not closed it,
+/// and nothing went wrong with it. Looks without waiting or taking bytes.
+pub fn is_open(stream: &TcpStream) -> bool {
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let open = match stream.peek(&mut [0]) {
+        Ok(0) => false, // the server closed it
+        Ok(_) => true,  // a message for it, from a server that sends to all
+        Err(error) => error.kind() == io::ErrorKind::WouldBlock,
+    };
+    let _ = stream.set_nonblocking(false);
+    open
 }

@@ -1,350 +1,521 @@
-//! The benchmark for the chat stages: `cargo run --release -p bench -- step-04`.
+//! The benchmark of the chat stages: `cargo run --release -p bench`.
 //!
-//! For each stage named on the command line it builds nothing: it starts the
-//! stage's release binary (`target/release/step-04`, built by
-//! `cargo build --release -p step-04`) on an ephemeral port, runs the
-//! workloads below against it over loopback, stops it, and prints one
-//! Markdown table with every result.
+//! It builds step-04, step-05, step-06 and a reference server (with
+//! `cargo build --release`), then for each one in turn: starts its release
+//! binary on an ephemeral port, runs the workloads below against it over
+//! loopback (a fresh server for each workload), and stops it. At the end it
+//! prints one Markdown table, a column per server, and the ratios between
+//! them that the book's conclusions use.
 //!
-//! - idle CPU: 50 clients connected and silent; the server's CPU time over
-//!   five seconds, read from /proc (Linux only), as a share of one core.
-//! - broadcast: N clients; one of them sends small messages, keeping at most
-//!   WINDOW of them in flight; every client receives every message. Reports
-//!   deliveries per second and the p50/p99 time from send to delivery.
+//! The reference is `examples/tokio-tungstenite.rs`: step-05's chat written
+//! with tokio and tokio-tungstenite, the way most Rust developers would.
+//!
+//! Arguments choose the servers and the workloads:
+//!
+//! ```text
+//! cargo run --release -p bench -- step-06 tokio-tungstenite
+//! cargo run --release -p bench -- --only connections step-06
+//! cargo run --release -p bench -- --only idle,broadcast
+//! ```
+//!
+//! The workloads (the name for `--only` comes first):
+//!
+//! - idle: 50 clients connected and silent; the server's CPU time over five
+//!   seconds, read from /proc (Linux only), as a share of one core. The
+//!   system counts CPU time in ticks of 10 ms: 0.0 % means less than 0.2 %.
+//! - broadcast: N clients (50, 100, 200 and 1,000); one of them sends small
+//!   messages, keeping at most WINDOW of them in flight; every client
+//!   receives every message. Reports deliveries per second and the p50/p99
+//!   time from send to delivery.
 //! - paced: 10 clients; one sends a message every 20 ms, so that the server
 //!   is idle (and maybe asleep) when each arrives. Reports p50/p99 latency:
 //!   the cost of waking up.
-//! - echo: one client sends a message of a given size and waits for it to
-//!   come back (with one client, broadcast is echo). Reports round trips per
-//!   second and MB/s.
+//! - echo: one client sends a message of a given size (16 B, 4 KiB, 1 MiB)
+//!   and waits for it to come back (with one client, broadcast is echo).
+//!   Reports round trips per second and MB/s, or "refused (1009)" from a
+//!   server that does not take messages that big.
+//! - connections: 10,000 connections open at once, handshake only. Reports
+//!   how much the server's resident memory grew per connection, its idle
+//!   CPU with all of them connected, and the time a message takes from one
+//!   new client to another while they are. The bench exits with status 1
+//!   if a server fails to hold them all or to deliver that message.
 //!
-//! The load generator runs on the same two cores as the server, so the
-//! figures are for comparing stages with each other, not absolute truths.
+//! The load generator runs on the same machine as the server, so the
+//! figures are for comparing servers with each other in one run, not
+//! absolute truths: the conclusions use the ratios.
 
 mod client;
+mod server;
+mod workloads;
 
-use client::{Client, Incoming};
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::{Duration, Instant};
+use server::{REFERENCE, Server};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use workloads::{Broadcast, Connections, Echo, Protocol};
 
-/// How the stage expects chat messages to look.
-#[derive(Clone, Copy, PartialEq)]
-enum Protocol {
-    /// Stages 3-4: a text message goes out exactly as it came in.
-    Plain,
-    /// Stage 5 on: JSON, with a join first and a `from` field on the way out.
-    Json,
-}
+/// The servers measured when the command line names none.
+const DEFAULT_SERVERS: [&str; 4] = ["step-04", "step-05", "step-06", REFERENCE];
 
-fn protocol_of(step: &str) -> Protocol {
-    match step {
-        step if step.starts_with("step-03") || step.starts_with("step-04") => Protocol::Plain,
-        _ => Protocol::Json,
-    }
-}
-
+/// The most broadcast messages on their way at once.
 const WINDOW: u64 = 32;
 
-fn main() {
-    let steps: Vec<String> = std::env::args().skip(1).collect();
-    if steps.is_empty() {
-        eprintln!("usage: cargo run --release -p bench -- step-04 [step-05 ...]");
-        eprintln!("(build the stages first: cargo build --release -p step-04)");
-        std::process::exit(2);
-    }
-    let mut rows = Vec::new();
-    for step in &steps {
-        rows.extend(run_stage(step));
-    }
-    println!("\n| stage | workload | result |");
-    println!("|---|---|---|");
-    for (step, workload, result) in rows {
-        println!("| {step} | {workload} | {result} |");
+const IDLE_CLIENTS: usize = 50;
+const BROADCAST_CLIENTS: [usize; 4] = [50, 100, 200, 1000];
+const BROADCAST_MESSAGES: u64 = 2000;
+const ECHO_SIZES: [usize; 3] = [16, 4096, 1 << 20];
+const IDLE_CONNECTIONS: usize = 10_000;
+
+/// Open files the bench and each server need beyond one per connection:
+/// a listening socket, a few clients, pipes, the standard streams.
+const SPARE_FILES: usize = 100;
+
+/// What the bench can ask of a server; see the top of this file.
+#[derive(Clone, Copy, PartialEq)]
+enum Workload {
+    Idle,
+    Broadcast,
+    Paced,
+    Echo,
+    Connections,
+}
+
+const WORKLOADS: [Workload; 5] = [
+    Workload::Idle,
+    Workload::Broadcast,
+    Workload::Paced,
+    Workload::Echo,
+    Workload::Connections,
+];
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Idle => "idle",
+            Workload::Broadcast => "broadcast",
+            Workload::Paced => "paced",
+            Workload::Echo => "echo",
+            Workload::Connections => "connections",
+        }
     }
 }
 
-fn run_stage(step: &str) -> Vec<(String, String, String)> {
-    let protocol = protocol_of(step);
-    let mut rows = Vec::new();
-    let mut row = |workload: String, result: String| {
-        eprintln!("{step}: {workload}: {result}");
-        rows.push((step.to_string(), workload, result));
-    };
+/// Everything measured on one server. A workload that did not run leaves
+/// its field empty.
+#[derive(Default)]
+struct Results {
+    idle_cpu: Option<f64>,
+    broadcast: BTreeMap<usize, Result<Broadcast, String>>,
+    paced: Option<Result<Broadcast, String>>,
+    echo: BTreeMap<usize, Echo>,
+    connections: Option<Result<Connections, String>>,
+}
 
-    let server = Server::start(step);
-    row(
-        "idle CPU, 50 clients".into(),
-        format!("{:.1} % of a core", idle_cpu(&server, protocol, 50)),
-    );
-    drop(server);
-
-    for clients in [100, 1000] {
-        let server = Server::start(step);
-        let result = broadcast(server.address, protocol, clients, 2000, WINDOW, None);
-        row(format!("broadcast, {clients} clients"), result);
-    }
-
-    let server = Server::start(step);
-    let pace = Some(Duration::from_millis(20));
-    let result = broadcast(server.address, protocol, 10, 200, 1, pace);
-    row("paced, 10 clients, a message every 20 ms".into(), result);
-
-    let server = Server::start(step);
-    for size in [16, 4096, 1 << 20] {
-        row(
-            format!("echo, {} messages", human_size(size)),
-            echo(server.address, protocol, size),
+fn main() {
+    let (servers, workloads) = parse_arguments();
+    let open_files = server::raise_open_file_limit();
+    let needed = IDLE_CONNECTIONS + SPARE_FILES;
+    if workloads.contains(&Workload::Connections) && open_files < needed as u64 {
+        eprintln!(
+            "The connections workload needs {needed} open files, in the bench and in each \
+             server, but this shell allows at most {open_files}. Raise the limit \
+             (`ulimit -n {needed}`, which may need root to raise the hard limit) or leave \
+             the workload out (--only idle,broadcast,paced,echo)."
         );
+        std::process::exit(2);
+    }
+    server::build(&servers);
+
+    let mut all = Vec::new();
+    for name in &servers {
+        all.push((name.clone(), run_workloads(name, &workloads)));
+    }
+    print_table(&all);
+    print_ratios(&all);
+
+    let failed = all
+        .iter()
+        .any(|(_, results)| matches!(results.connections, Some(Err(_))));
+    if failed {
+        let count = thousands(IDLE_CONNECTIONS);
+        eprintln!("a server failed to hold {count} connections, or to serve while it held them");
+        std::process::exit(1);
+    }
+}
+
+/// `[--only WORKLOAD,...] [SERVER ...]`: the servers and the workloads to
+/// run, every one of each by default.
+fn parse_arguments() -> (Vec<String>, Vec<Workload>) {
+    let mut servers = Vec::new();
+    let mut workloads = WORKLOADS.to_vec();
+    let mut arguments = std::env::args().skip(1);
+    while let Some(argument) = arguments.next() {
+        if argument == "--only" {
+            let names = arguments.next().unwrap_or_else(|| usage());
+            workloads = names.split(',').map(parse_workload).collect();
+        } else if argument.starts_with('-') {
+            usage();
+        } else {
+            servers.push(argument);
+        }
+    }
+    if servers.is_empty() {
+        servers = DEFAULT_SERVERS.map(String::from).to_vec();
+    }
+    (servers, workloads)
+}
+
+fn parse_workload(name: &str) -> Workload {
+    let found = WORKLOADS
+        .into_iter()
+        .find(|workload| workload.name() == name);
+    found.unwrap_or_else(|| usage())
+}
+
+fn usage() -> ! {
+    let workloads: Vec<&str> = WORKLOADS.map(Workload::name).to_vec();
+    eprintln!("usage: cargo run --release -p bench -- [--only WORKLOAD,...] [SERVER ...]");
+    eprintln!("  servers: any stage from step-03 on, or {REFERENCE}");
+    eprintln!("    (default: {})", DEFAULT_SERVERS.join(" "));
+    eprintln!("  workloads: {} (default: all)", workloads.join(", "));
+    std::process::exit(2);
+}
+
+/// Runs the chosen workloads against one server, each against a server
+/// of its own, and says each result as it comes.
+fn run_workloads(name: &str, workloads: &[Workload]) -> Results {
+    let protocol = workloads::protocol_of(name);
+    let log = |workload: &str, result: &str| eprintln!("{name}: {workload}: {result}");
+    let mut results = Results::default();
+    for &workload in workloads {
+        match workload {
+            Workload::Idle => {
+                let server = Server::start(name);
+                let cpu = workloads::idle_cpu(&server, protocol, IDLE_CLIENTS);
+                log(&idle_label(), &percent(cpu));
+                results.idle_cpu = Some(cpu);
+            }
+            Workload::Broadcast => {
+                for clients in BROADCAST_CLIENTS {
+                    let result = broadcast(name, protocol, clients, None);
+                    log(&broadcast_label(clients), &broadcast_cell(&result));
+                    results.broadcast.insert(clients, result);
+                }
+            }
+            Workload::Paced => {
+                let result = broadcast(name, protocol, 10, Some(Duration::from_millis(20)));
+                log(PACED_LABEL, &paced_cell(&result));
+                results.paced = Some(result);
+            }
+            Workload::Echo => {
+                let server = Server::start(name);
+                for size in ECHO_SIZES {
+                    let result = workloads::echo(server.address, protocol, size);
+                    log(&echo_label(size), &echo_cell(&result));
+                    results.echo.insert(size, result);
+                }
+            }
+            Workload::Connections => {
+                let server = Server::start(name);
+                let result = workloads::idle_connections(&server, protocol, IDLE_CONNECTIONS);
+                for (label, cell) in connections_labels().iter().zip(connections_cells(&result)) {
+                    log(label, &cell);
+                }
+                results.connections = Some(result);
+            }
+        }
+    }
+    results
+}
+
+/// A broadcast against a fresh server: as fast as the window allows, or
+/// one message per `pace` (and then only 200 of them, one at a time).
+fn broadcast(
+    name: &str,
+    protocol: Protocol,
+    clients: usize,
+    pace: Option<Duration>,
+) -> Result<Broadcast, String> {
+    let server = Server::start(name);
+    let (messages, window) = match pace {
+        None => (BROADCAST_MESSAGES, WINDOW),
+        Some(_) => (200, 1),
+    };
+    workloads::broadcast(server.address, protocol, clients, messages, window, pace)
+}
+
+// ------------------------------------------------------------- the table
+
+const PACED_LABEL: &str = "paced, 10 clients, a message every 20 ms";
+
+fn idle_label() -> String {
+    format!("idle CPU, {IDLE_CLIENTS} clients")
+}
+
+fn broadcast_label(clients: usize) -> String {
+    format!("broadcast, {} clients", thousands(clients))
+}
+
+fn echo_label(size: usize) -> String {
+    format!("echo, {} messages", human_size(size))
+}
+
+/// The rows of the connections workload: memory, idle CPU, a message.
+fn connections_labels() -> [String; 3] {
+    let count = thousands(IDLE_CONNECTIONS);
+    [
+        format!("{count} idle connections: memory per connection"),
+        format!("{count} idle connections: idle CPU"),
+        format!("{count} idle connections: a message between two new clients"),
+    ]
+}
+
+fn connections_cells(result: &Result<Connections, String>) -> [String; 3] {
+    match result {
+        Ok(connections) => [
+            format!("{:.1} KiB", connections.kib_per_connection),
+            percent(connections.idle_cpu),
+            human_duration(connections.round_trip),
+        ],
+        Err(error) => [format!("failed: {error}"), "—".into(), "—".into()],
+    }
+}
+
+fn percent(cpu: f64) -> String {
+    format!("{cpu:.1} % of a core")
+}
+
+fn broadcast_cell(result: &Result<Broadcast, String>) -> String {
+    match result {
+        Ok(broadcast) => format!(
+            "{} deliveries/s, p50 {}, p99 {}",
+            thousands(broadcast.deliveries_per_second.round() as usize),
+            human_duration(broadcast.p50),
+            human_duration(broadcast.p99),
+        ),
+        Err(error) => format!("failed: {error}"),
+    }
+}
+
+fn paced_cell(result: &Result<Broadcast, String>) -> String {
+    match result {
+        Ok(broadcast) => format!(
+            "p50 {}, p99 {}",
+            human_duration(broadcast.p50),
+            human_duration(broadcast.p99),
+        ),
+        Err(error) => format!("failed: {error}"),
+    }
+}
+
+fn echo_cell(result: &Echo) -> String {
+    match result {
+        Echo::Done {
+            round_trips_per_second,
+            megabytes_per_second,
+        } => format!(
+            "{} round trips/s, {megabytes_per_second:.1} MB/s each way",
+            thousands(round_trips_per_second.round() as usize)
+        ),
+        Echo::Refused(Some(code)) => format!("refused ({code})"),
+        Echo::Refused(None) => "refused (closed)".to_string(),
+        Echo::Failed(error) => format!("failed: {error}"),
+    }
+}
+
+/// The table's rows, each with a cell per server (`None` where that
+/// workload did not run on that server).
+fn table_rows(all: &[(String, Results)]) -> Vec<(String, Vec<Option<String>>)> {
+    let mut rows = Vec::new();
+    let mut row = |label: String, cell: &dyn Fn(&Results) -> Option<String>| {
+        let cells = all.iter().map(|(_, results)| cell(results)).collect();
+        rows.push((label, cells));
+    };
+    row(idle_label(), &|results| results.idle_cpu.map(percent));
+    for clients in BROADCAST_CLIENTS {
+        row(broadcast_label(clients), &|results| {
+            results.broadcast.get(&clients).map(broadcast_cell)
+        });
+    }
+    row(PACED_LABEL.to_string(), &|results| {
+        results.paced.as_ref().map(paced_cell)
+    });
+    for size in ECHO_SIZES {
+        row(echo_label(size), &|results| {
+            results.echo.get(&size).map(echo_cell)
+        });
+    }
+    for (index, label) in connections_labels().into_iter().enumerate() {
+        row(label, &|results| {
+            let connections = results.connections.as_ref()?;
+            Some(connections_cells(connections)[index].clone())
+        });
     }
     rows
 }
 
-/// A stage's server, running as a child process until dropped.
-struct Server {
-    child: Child,
-    address: SocketAddr,
-}
-
-impl Server {
-    fn start(step: &str) -> Server {
-        let target = std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-        let binary = target.join("release").join(step);
-        let mut child = Command::new(&binary)
-            .arg("127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot start {}: {error} (run: cargo build --release -p {step})",
-                    binary.display()
-                )
-            });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().and_then(|line| line.ok()).unwrap_or_default();
-        let address = first
-            .rsplit("http://")
-            .next()
-            .and_then(|address| address.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{step} did not say where it listens: {first:?}"));
-        // Keep reading the server's log so that it never blocks on a full pipe.
-        thread::spawn(move || for _ in lines {});
-        Server { child, address }
-    }
-
-    /// User plus system CPU time the server has used so far.
-    fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
-        // The command name may contain spaces; the fields we want follow ')'.
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap()
-            .split_whitespace()
+fn print_table(all: &[(String, Results)]) {
+    let names: Vec<&str> = all.iter().map(|(name, _)| name.as_str()).collect();
+    println!("\n| workload | {} |", names.join(" | "));
+    println!("|---|{}", "---|".repeat(names.len()));
+    for (label, cells) in table_rows(all) {
+        // A workload that ran on no server has no row.
+        if cells.iter().all(Option::is_none) {
+            continue;
+        }
+        let cells: Vec<String> = cells
+            .into_iter()
+            .map(|cell| cell.unwrap_or("—".to_string()))
             .collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
+        println!("| {label} | {} |", cells.join(" | "));
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+// ------------------------------------------------------------ the ratios
+
+/// The ratios the conclusions quote: step-06 against step-05, and step-06
+/// against the reference, each from this run's figures.
+fn print_ratios(all: &[(String, Results)]) {
+    let find = |name: &str| {
+        let found = all.iter().find(|(server, _)| server == name);
+        found.map(|(_, results)| results)
+    };
+    let step_06 = find("step-06");
+    let mut lines = Vec::new();
+    if let (Some(new), Some(old)) = (step_06, find("step-05")) {
+        let pair = ("step-06", "step-05");
+        let sizes = BROADCAST_CLIENTS;
+        lines.push(ratio_line("idle CPU", pair, &idle_cases(new, old)));
+        lines.push(ratio_line(
+            "broadcast deliveries/s",
+            pair,
+            &rates(new, old, &sizes),
+        ));
+        lines.push(ratio_line(
+            "broadcast p50 latency",
+            pair,
+            &p50s(new, old, &sizes),
+        ));
+    }
+    if let (Some(new), Some(reference)) = (step_06, find(REFERENCE)) {
+        let pair = ("step-06", REFERENCE);
+        let sizes = [50, 200];
+        lines.push(ratio_line(
+            "broadcast deliveries/s",
+            pair,
+            &rates(new, reference, &sizes),
+        ));
+        lines.push(ratio_line(
+            "broadcast p50 latency",
+            pair,
+            &p50s(new, reference, &sizes),
+        ));
+        lines.push(ratio_line("memory", pair, &memory_cases(new, reference)));
+    }
+    let lines: Vec<String> = lines.into_iter().flatten().collect();
+    if lines.is_empty() {
+        return;
+    }
+    println!("\n### Ratios\n");
+    println!("Each is the first server's figure divided by the second's, in this run.\n");
+    for line in lines {
+        println!("- {line}");
     }
 }
 
-fn clock_ticks_per_second() -> f64 {
-    let output = Command::new("getconf").arg("CLK_TCK").output();
-    output
-        .ok()
-        .and_then(|output| String::from_utf8(output.stdout).ok())
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(100.0)
-}
+/// One case of a comparison: what it is, and the figure on each server
+/// (`None` where the workload did not run, or failed).
+type Case = (String, Option<f64>, Option<f64>);
 
-/// Connects a client and, for the JSON stages, joins under `name`.
-fn connect(address: SocketAddr, protocol: Protocol, name: &str) -> Client {
-    let mut client = Client::connect(address).expect("connect");
-    if protocol == Protocol::Json {
-        client
-            .send_text(&format!(r#"{{"type":"join","name":"{name}"}}"#))
-            .unwrap();
-        // Wait for our welcome, so that we are a member before anyone talks.
-        loop {
-            match client.receive().expect("welcome") {
-                Incoming::Text(text) if text.starts_with(br#"{"type":"welcome""#) => break,
-                _ => {}
-            }
-        }
-    }
-    client
-}
-
-fn chat_message(protocol: Protocol, text: &str) -> String {
-    match protocol {
-        Protocol::Plain => text.to_string(),
-        Protocol::Json => format!(r#"{{"type":"message","text":"{text}"}}"#),
-    }
-}
-
-/// The text we sent, found again in what the server delivered.
-fn chat_text(protocol: Protocol, delivered: &[u8]) -> Option<&str> {
-    let delivered = std::str::from_utf8(delivered).ok()?;
-    match protocol {
-        Protocol::Plain => Some(delivered),
-        Protocol::Json => {
-            if !delivered.starts_with(r#"{"type":"message""#) {
-                return None; // a join or leave notice
-            }
-            let start = delivered.find(r#""text":""#)? + r#""text":""#.len();
-            delivered[start..].strip_suffix("\"}")
-        }
-    }
-}
-
-fn idle_cpu(server: &Server, protocol: Protocol, clients: usize) -> f64 {
-    let _clients: Vec<Client> = (0..clients)
-        .map(|i| connect(server.address, protocol, &format!("idle{i}")))
+/// One measure compared between two servers, in several cases:
+/// `broadcast deliveries/s, step-06 / step-05: 1.10 (50 clients), ...`.
+/// `None` if no case has both figures.
+fn ratio_line(measure: &str, (first, second): (&str, &str), cases: &[Case]) -> Option<String> {
+    let ratios: Vec<String> = cases
+        .iter()
+        .filter_map(|(case, a, b)| Some(format!("{} ({case})", ratio((*a)?, (*b)?))))
         .collect();
-    thread::sleep(Duration::from_secs(1));
-    let before = server.cpu_time();
-    let measured = Duration::from_secs(5);
-    thread::sleep(measured);
-    let used = server.cpu_time() - before;
-    100.0 * used.as_secs_f64() / measured.as_secs_f64()
+    if ratios.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{measure}, {first} / {second}: {}",
+        ratios.join(", ")
+    ))
 }
 
-/// Client 0 sends `messages` messages, with at most `window` of them on
-/// their way at once, and if `pace` is given, one per `pace` at most.
-fn broadcast(
-    address: SocketAddr,
-    protocol: Protocol,
-    clients: usize,
-    messages: u64,
-    window: u64,
-    pace: Option<Duration>,
-) -> String {
-    let epoch = Instant::now();
-    let connected: Vec<Client> = (0..clients)
-        .map(|i| connect(address, protocol, &format!("user{i}")))
-        .collect();
-    // Client 0 sends; every client, client 0 too, receives every message.
-    let mut receivers = Vec::new();
-    let mut writers = Vec::new();
-    for client in connected {
-        receivers.push(client.reader);
-        writers.push(client.writer);
+/// `a / b`, written so that it reads at a glance: 1.42, 0.53, 1/230, 12.
+fn ratio(a: f64, b: f64) -> String {
+    let ratio = a / b;
+    if b == 0.0 {
+        "— (divided by zero)".to_string()
+    } else if ratio == 0.0 {
+        "0".to_string()
+    } else if ratio < 0.1 {
+        format!("1/{:.0}", 1.0 / ratio)
+    } else if ratio < 10.0 {
+        format!("{ratio:.2}")
+    } else {
+        format!("{ratio:.0}")
     }
-    let mut sender = writers.swap_remove(0);
+}
 
-    // Every receiver counts each message; the last one to get it completes it.
-    let arrivals: Arc<Vec<AtomicU32>> =
-        Arc::new((0..messages).map(|_| AtomicU32::new(0)).collect());
-    let completed = Arc::new(AtomicU64::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(clients * messages as usize)));
-    let receiver_count = receivers.len() as u32;
-    let handles: Vec<_> = receivers
-        .into_iter()
-        .map(|mut client| {
-            let (arrivals, completed, latencies) =
-                (arrivals.clone(), completed.clone(), latencies.clone());
-            thread::spawn(move || {
-                let mut mine = Vec::with_capacity(messages as usize);
-                let mut received = 0;
-                while received < messages {
-                    let Ok(Incoming::Text(text)) = client.receive() else {
-                        break;
-                    };
-                    let Some((sequence, sent)) = chat_text(protocol, &text).and_then(parse_stamp)
-                    else {
-                        continue;
-                    };
-                    mine.push(epoch.elapsed().saturating_sub(Duration::from_nanos(sent)));
-                    received += 1;
-                    if arrivals[sequence as usize].fetch_add(1, Ordering::AcqRel) + 1
-                        == receiver_count
-                    {
-                        completed.fetch_add(1, Ordering::AcqRel);
-                    }
-                }
-                latencies.lock().unwrap().extend(mine);
-            })
+/// Idle CPU with 50 clients, and with 10,000 idle connections.
+fn idle_cases(a: &Results, b: &Results) -> Vec<Case> {
+    let with_connections = |results: &Results| Some(connections(results)?.idle_cpu);
+    vec![
+        (format!("{IDLE_CLIENTS} clients"), a.idle_cpu, b.idle_cpu),
+        (
+            format!("{} idle connections", thousands(IDLE_CONNECTIONS)),
+            with_connections(a),
+            with_connections(b),
+        ),
+    ]
+}
+
+/// Memory per connection, with 10,000 idle connections.
+fn memory_cases(a: &Results, b: &Results) -> Vec<Case> {
+    let memory = |results: &Results| Some(connections(results)?.kib_per_connection);
+    let case = format!(
+        "per connection, {} idle connections",
+        thousands(IDLE_CONNECTIONS)
+    );
+    vec![(case, memory(a), memory(b))]
+}
+
+fn connections(results: &Results) -> Option<&Connections> {
+    results.connections.as_ref()?.as_ref().ok()
+}
+
+/// Each broadcast size's deliveries per second, on both servers.
+fn rates(a: &Results, b: &Results, sizes: &[usize]) -> Vec<Case> {
+    broadcast_cases(a, b, sizes, |broadcast| broadcast.deliveries_per_second)
+}
+
+/// Each broadcast size's median latency, on both servers.
+fn p50s(a: &Results, b: &Results, sizes: &[usize]) -> Vec<Case> {
+    broadcast_cases(a, b, sizes, |broadcast| broadcast.p50.as_secs_f64())
+}
+
+fn broadcast_cases(
+    a: &Results,
+    b: &Results,
+    sizes: &[usize],
+    figure: fn(&Broadcast) -> f64,
+) -> Vec<Case> {
+    let of = |results: &Results, clients| {
+        let broadcast = results.broadcast.get(&clients)?.as_ref().ok()?;
+        Some(figure(broadcast))
+    };
+    sizes
+        .iter()
+        .map(|&clients| {
+            let case = format!("{} clients", thousands(clients));
+            (case, of(a, clients), of(b, clients))
         })
-        .collect();
-
-    let started = Instant::now();
-    for sequence in 0..messages {
-        while sequence - completed.load(Ordering::Acquire) >= window {
-            thread::sleep(Duration::from_micros(20));
-        }
-        if let Some(pace) = pace {
-            thread::sleep(pace);
-        }
-        let stamp = format!("{sequence} {}", epoch.elapsed().as_nanos());
-        sender.send_text(&chat_message(protocol, &stamp)).unwrap();
-    }
-    for handle in handles {
-        handle.join().unwrap();
-    }
-    let elapsed = started.elapsed();
-    let mut latencies = latencies.lock().unwrap();
-    let deliveries = latencies.len();
-    latencies.sort();
-    format!(
-        "{:.0} deliveries/s, p50 {}, p99 {}",
-        deliveries as f64 / elapsed.as_secs_f64(),
-        human_duration(percentile(&latencies, 50.0)),
-        human_duration(percentile(&latencies, 99.0)),
-    )
+        .collect()
 }
 
-fn parse_stamp(text: &str) -> Option<(u64, u64)> {
-    let (sequence, sent) = text.split_once(' ')?;
-    Some((sequence.parse().ok()?, sent.parse().ok()?))
-}
-
-fn echo(address: SocketAddr, protocol: Protocol, size: usize) -> String {
-    let mut client = connect(address, protocol, "echo");
-    let text = "x".repeat(size);
-    let message = chat_message(protocol, &text);
-    let budget = Duration::from_secs(3);
-    let started = Instant::now();
-    let mut round_trips = 0u64;
-    while started.elapsed() < budget {
-        client.send_text(&message).unwrap();
-        loop {
-            if let Incoming::Text(reply) = client.receive().expect("echo")
-                && chat_text(protocol, &reply).map(str::len) == Some(size)
-            {
-                break;
-            }
-        }
-        round_trips += 1;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    format!(
-        "{:.0} round trips/s, {:.1} MB/s each way",
-        round_trips as f64 / seconds,
-        round_trips as f64 * size as f64 / seconds / 1e6
-    )
-}
-
-fn percentile(sorted: &[Duration], percent: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() - 1) as f64 * percent / 100.0).round() as usize;
-    sorted[index]
-}
+// ------------------------------------------------------------- formatting
 
 fn human_duration(duration: Duration) -> String {
     let micros = duration.as_secs_f64() * 1e6;
@@ -361,4 +532,17 @@ fn human_size(bytes: usize) -> String {
         b if b >= 1 << 10 => format!("{} KiB", b >> 10),
         b => format!("{b} B"),
     }
+}
+
+/// 1234567 as "1,234,567".
+fn thousands(number: usize) -> String {
+    let digits = number.to_string();
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
 }

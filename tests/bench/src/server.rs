@@ -1,0 +1,176 @@
+//! The servers under test: how to build them, start them, and watch what
+//! they use (CPU time and memory, from /proc: Linux only).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+/// The reference server: `examples/tokio-tungstenite.rs` of this package.
+pub const REFERENCE: &str = "tokio-tungstenite";
+
+/// A server is either a stage, built as its own package (`step-05`), or
+/// the reference, built as an example of this package.
+fn is_stage(name: &str) -> bool {
+    name != REFERENCE
+}
+
+/// Builds every server in `names` with cargo, in release mode, as
+/// `cargo build --release -p step-04 -p step-05` and
+/// `cargo build --release -p bench --example tokio-tungstenite` would.
+pub fn build(names: &[String]) {
+    let stages: Vec<&String> = names.iter().filter(|name| is_stage(name)).collect();
+    if !stages.is_empty() {
+        let mut packages = Vec::new();
+        for stage in stages {
+            packages.extend(["-p", stage.as_str()]);
+        }
+        cargo_build(&packages);
+    }
+    if names.iter().any(|name| !is_stage(name)) {
+        cargo_build(&["-p", "bench", "--example", REFERENCE]);
+    }
+}
+
+fn cargo_build(arguments: &[&str]) {
+    // `cargo run` tells the program which cargo started it.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    eprintln!("building: cargo build --release {}", arguments.join(" "));
+    let status = Command::new(&cargo)
+        .args(["build", "--release"])
+        .args(arguments)
+        .current_dir(workspace_dir())
+        .status()
+        .unwrap_or_else(|error| panic!("cannot run {cargo}: {error}"));
+    if !status.success() {
+        eprintln!(
+            "the build failed: cargo build --release {}",
+            arguments.join(" ")
+        );
+        std::process::exit(1);
+    }
+}
+
+fn workspace_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Where cargo put a server's release binary: `target/release/step-05`, or
+/// `target/release/examples/tokio-tungstenite` for the reference.
+fn binary(name: &str) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_dir().join("target"));
+    let release = target.join("release");
+    if is_stage(name) {
+        release.join(name)
+    } else {
+        release.join("examples").join(name)
+    }
+}
+
+/// A server, running as a child process until dropped.
+pub struct Server {
+    child: Child,
+    pub address: SocketAddr,
+}
+
+impl Server {
+    /// Starts a server on a port of the system's choice, and waits for the
+    /// line where it says which: `Listening on http://127.0.0.1:PORT`.
+    pub fn start(name: &str) -> Server {
+        let binary = binary(name);
+        let mut child = Command::new(&binary)
+            .arg("127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().and_then(|line| line.ok()).unwrap_or_default();
+        let address = first
+            .rsplit("http://")
+            .next()
+            .and_then(|address| address.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} did not say where it listens: {first:?}"));
+        // Keep reading the server's log so that it never blocks on a full pipe.
+        thread::spawn(move || for _ in lines {});
+        Server { child, address }
+    }
+
+    /// User plus system CPU time the server has used so far.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // The command name may contain spaces; the fields we want follow ')'.
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
+    }
+
+    /// The server's CPU use while the bench sleeps for `measured`, as a
+    /// percentage of one core.
+    pub fn cpu_use_over(&self, measured: Duration) -> f64 {
+        let before = self.cpu_time();
+        thread::sleep(measured);
+        let used = self.cpu_time() - before;
+        100.0 * used.as_secs_f64() / measured.as_secs_f64()
+    }
+
+    /// The server's memory in RAM (its resident set size), in KiB: what its
+    /// buffers really occupy, not what it reserved and never touched.
+    pub fn resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        // The line looks like "VmRSS:	    2048 kB".
+        let line = status.lines().find(|line| line.starts_with("VmRSS:"));
+        let kib = line.and_then(|line| line.split_whitespace().nth(1));
+        kib.and_then(|kib| kib.parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    let output = Command::new("getconf").arg("CLK_TCK").output();
+    output
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Raises this process's limit on open files (its soft limit) as far as it
+/// may go (the hard limit), and returns the new limit. The servers the bench
+/// starts inherit it: each side of 10,000 connections needs 10,000 files.
+pub fn raise_open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write `limit`.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            limit = raised;
+        }
+    }
+    limit.rlim_cur
+}
