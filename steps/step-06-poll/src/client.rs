@@ -393,3 +393,56 @@ impl Client {
     }
     // ANCHOR_END: give_up
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A client on the server's end of a fresh loopback connection.
+    fn client() -> (Client, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let far = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (near, peer) = listener.accept().unwrap();
+        (Client::new(near, peer).unwrap(), far)
+    }
+
+    #[test]
+    fn write_interest_only_while_output_waits() {
+        let (mut client, _far) = client();
+        assert_eq!(client.poll_fd(), PollFd::new(&client.stream, POLLIN));
+        client.queue(b"hello");
+        let both = PollFd::new(&client.stream, POLLIN | POLLOUT);
+        assert_eq!(client.poll_fd(), both);
+        client.send();
+        assert_eq!(client.poll_fd(), PollFd::new(&client.stream, POLLIN));
+    }
+
+    #[test]
+    fn no_read_interest_once_the_client_stopped_sending() {
+        let (mut client, far) = client();
+        far.shutdown(Shutdown::Write).unwrap();
+        // The end of the stream may take a moment to arrive.
+        for _ in 0..1000 {
+            client.receive(&mut Vec::new());
+            if client.input_ended {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(client.input_ended);
+        assert_eq!(client.poll_fd(), PollFd::new(&client.stream, 0));
+    }
+
+    #[test]
+    fn a_deadline_while_the_request_comes_and_while_closing_only() {
+        let (mut client, _far) = client();
+        assert!(client.deadline().is_some());
+        client.state = State::Open {
+            frames: ws::FrameReader::new(MAX_CHAT_MESSAGE_LEN),
+        };
+        assert_eq!(client.deadline(), None);
+        client.start_closing();
+        assert!(client.deadline().is_some());
+    }
+}

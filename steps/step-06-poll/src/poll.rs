@@ -24,6 +24,7 @@ use std::time::Duration;
 /// C's `struct pollfd`, in this order, with these sizes: the system reads
 /// our memory as that struct, so Rust must not reorder anything.
 #[repr(C)]
+#[derive(Debug, PartialEq)]
 pub struct PollFd {
     /// The socket's file descriptor: the number the system knows it by.
     fd: c_int,
