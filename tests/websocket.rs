@@ -489,19 +489,7 @@ fn other_requests_are_still_echoed() {
 /// half-close: `shutdown(Write)`) still reads the whole answer.
 #[test]
 fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
-    let address = server();
-    let request = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
-    let response = exchange_half_closed(address, request);
-    assert_eq!(status_line(&response), "HTTP/1.1 200 OK", "{response:?}");
-    assert!(response.ends_with("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
-    let key_line = format!("Sec-WebSocket-Key: {RFC_KEY}\r\n");
-    let no_key = upgrade_request(address).replace(&key_line, "");
-    let response = exchange_half_closed(address, no_key.as_bytes());
-    assert_eq!(
-        status_line(&response),
-        "HTTP/1.1 400 Bad Request",
-        "{response:?}"
-    );
+    half_closing_clients_get_their_answers(server());
 }
 
 #[test]

@@ -53,6 +53,24 @@ pub fn exchange_half_closed(address: SocketAddr, request: &[u8]) -> String {
     read_to_close(&mut stream)
 }
 
+/// Checks, for a stage that speaks WebSocket, that a client that sends its
+/// whole request and then closes its side still reads the whole answer:
+/// the echo of a `GET`, and the 400 of an upgrade without a key.
+pub fn half_closing_clients_get_their_answers(address: SocketAddr) {
+    let request = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    let response = exchange_half_closed(address, request);
+    assert_eq!(status_line(&response), "HTTP/1.1 200 OK", "{response:?}");
+    assert!(response.ends_with("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let key_line = format!("Sec-WebSocket-Key: {RFC_KEY}\r\n");
+    let no_key = upgrade_request(address).replace(&key_line, "");
+    let response = exchange_half_closed(address, no_key.as_bytes());
+    assert_eq!(
+        status_line(&response),
+        "HTTP/1.1 400 Bad Request",
+        "{response:?}"
+    );
+}
+
 /// Reads until the server closes the connection (or [`PATIENCE`] runs out,
 /// which fails the test).
 pub fn read_to_close(stream: &mut TcpStream) -> String {
