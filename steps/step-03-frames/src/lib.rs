@@ -11,6 +11,9 @@ pub mod handshake;
 pub mod http;
 pub mod ws;
 
+#[cfg(test)]
+mod random;
+
 use http::{Request, Response};
 use std::io::{self, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -13,6 +13,9 @@ pub mod handshake;
 pub mod http;
 pub mod ws;
 
+#[cfg(test)]
+mod random;
+
 use client::Client;
 use http::{Request, Response};
 use std::io;

@@ -14,6 +14,9 @@ pub mod http;
 pub mod json;
 pub mod ws;
 
+#[cfg(test)]
+mod random;
+
 use client::Client;
 use http::{Request, Response};
 use std::io;

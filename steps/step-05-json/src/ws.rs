@@ -715,6 +715,7 @@ impl fmt::Debug for Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random::Random;
     use insta::{assert_debug_snapshot, assert_snapshot};
 
     // The examples of RFC 6455, section 5.7.
@@ -1632,35 +1633,6 @@ mod tests {
     // Whatever the bytes, the reader returns events or an error: it never
     // panics, never uses more bytes than it was given, and never holds more
     // than the limit it was given.
-
-    /// xorshift64 (George Marsaglia, 2003): three shifts and XORs give a
-    /// stream of random-looking numbers that is the same on every run, so a
-    /// failure can be replayed.
-    struct Random(u64);
-
-    impl Random {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        /// A number from 0 to `n - 1`.
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-
-        fn byte(&mut self) -> u8 {
-            self.next() as u8
-        }
-
-        /// Up to `max_len` random bytes.
-        fn bytes(&mut self, max_len: usize) -> Vec<u8> {
-            let len = self.below(max_len + 1);
-            (0..len).map(|_| self.byte()).collect()
-        }
-    }
 
     /// What a client might send: a message, whole or in fragments, with
     /// control frames in between. Often valid, sometimes subtly not.

@@ -747,6 +747,7 @@ impl Parser<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::random::Random;
     use insta::{assert_debug_snapshot, assert_snapshot};
 
     // The encoder.
@@ -1233,29 +1234,6 @@ mod tests {
     }
 
     // Random inputs: `parse` never panics, and round trips always work.
-
-    /// xorshift64 (George Marsaglia, 2003): three shifts and XORs give a
-    /// stream of random-looking numbers that is the same on every run, so a
-    /// failure can be replayed.
-    struct Random(u64);
-
-    impl Random {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        /// A number from 0 to `n - 1`.
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-
-        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-            &items[self.below(items.len())]
-        }
-    }
 
     /// Characters that are likely to trouble an encoder or a parser.
     const TRICKY_CHARS: &str = "aZ \"\\/\n\u{0}\u{1f}\u{7f}é€😀<\u{2028}\u{fffd}\u{feff}\u{10ffff}";

@@ -17,6 +17,9 @@ pub mod json;
 pub mod poll;
 pub mod ws;
 
+#[cfg(test)]
+mod random;
+
 use client::Client;
 use http::{Request, Response};
 use poll::{POLLIN, PollFd};
