@@ -133,8 +133,10 @@ fn echo(
     reader: &mut BufReader<DeadlineReader>,
 ) -> io::Result<()> {
     let mut messages = ws::Messages::new(ws::MAX_MESSAGE_LEN);
+    // Bytes that arrived but are not part of a whole frame yet.
+    let mut input = Vec::new();
     loop {
-        let event = ws::read_frame(reader, ws::MAX_MESSAGE_LEN)
+        let event = ws::read_frame(reader, &mut input, ws::MAX_MESSAGE_LEN)
             .and_then(|frame| messages.push(frame).map_err(ReadError::Protocol));
         match event {
             Ok(Event::Message(message)) => {

@@ -24,8 +24,9 @@
 //!
 //! The module works in three layers:
 //!
-//! 1. [`read_frame`] reads one frame from a client and checks the rules a
-//!    frame can break on its own (reserved bits, opcodes, masking, lengths).
+//! 1. [`parse_frame`] parses one frame from the bytes a client has sent so
+//!    far, and checks the rules a frame can break on its own (reserved bits,
+//!    opcodes, masking, lengths); [`read_frame`] reads until a frame is whole.
 //! 2. [`Messages`] puts frames together into messages and checks the rules
 //!    that span frames: fragmentation, UTF-8 text, close frames.
 //! 3. [`encode_frame`] turns a frame the server sends into bytes.
@@ -208,47 +209,88 @@ impl From<io::Error> for ReadError {
 // ANCHOR_END: protocol_error
 
 // ANCHOR: read_frame
-/// Reads one frame from a client: checked, unmasked, with a payload of at
-/// most `max_payload_len` bytes.
+/// Reads one frame from a client, waiting until all of it has arrived.
 ///
-/// It blocks until the whole frame has arrived, because `read_exact` waits
-/// for as many bytes as it was asked for. (Stage 4 shows why that becomes a
-/// problem, and reads frames piece by piece instead.)
-pub fn read_frame(reader: &mut impl Read, max_payload_len: usize) -> Result<Frame, ReadError> {
-    let header = read_header(reader)?;
-    // A server must refuse a frame that a client did not mask (section 5.1).
-    let Some(mask) = header.mask else {
-        return Err(ProtocolError::Unmasked.into());
-    };
-    // Decide from the header, before allocating anything: a client that
-    // announces 2^63 bytes must not make us try to reserve them.
-    if header.payload_len > max_payload_len as u64 {
-        return Err(ProtocolError::MessageTooBig.into());
+/// `buffer` holds what arrived but is not used yet. We parse what is there;
+/// if that is not a whole frame, we read more and try again. Whatever came
+/// after the frame stays in `buffer`, for the next call.
+pub fn read_frame(
+    reader: &mut impl Read,
+    buffer: &mut Vec<u8>,
+    max_payload_len: usize,
+) -> Result<Frame, ReadError> {
+    loop {
+        if let Some((frame, len)) = parse_frame(buffer, max_payload_len)? {
+            buffer.drain(..len);
+            return Ok(frame);
+        }
+        let mut chunk = [0; 64 * 1024];
+        match reader.read(&mut chunk) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+            Ok(count) => buffer.extend_from_slice(&chunk[..count]),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error.into()),
+        }
     }
-    // After the check above, the length fits in a usize.
-    let mut payload = vec![0; header.payload_len as usize];
-    reader.read_exact(&mut payload)?;
-    apply_mask(&mut payload, mask);
-    Ok(Frame {
-        fin: header.fin,
-        opcode: header.opcode,
-        payload,
-    })
 }
 // ANCHOR_END: read_frame
 
-// ANCHOR: read_header
-/// Reads a frame header: 2 bytes, then 0, 2 or 8 bytes of extended length,
-/// then the 4-byte masking key if the MASK bit is set.
+// ANCHOR: parse_frame
+/// Parses one frame from the start of `buffer`: checked, unmasked, with a
+/// payload of at most `max_payload_len` bytes. Returns the frame and how
+/// many bytes it took, or `None` while part of it has yet to arrive.
+///
+/// A frame arrives in as many pieces as the network likes: a read may return
+/// half a header, or a frame and a half. So "not all here yet" is not an
+/// error: the caller keeps the bytes, and calls again when more have come.
+/// The header is checked as soon as it is here, so a frame that breaks a
+/// rule, or is too big, is refused before its payload arrives.
+pub fn parse_frame(
+    buffer: &[u8],
+    max_payload_len: usize,
+) -> Result<Option<(Frame, usize)>, ProtocolError> {
+    let Some((header, header_len)) = parse_header(buffer)? else {
+        return Ok(None); // wait for the rest of the header
+    };
+    // A server must refuse a frame that a client did not mask (section 5.1).
+    let Some(mask) = header.mask else {
+        return Err(ProtocolError::Unmasked);
+    };
+    // Decide from the header, before waiting for (or storing) the payload: a
+    // client that announces 2^63 bytes must not make us wait for them.
+    if header.payload_len > max_payload_len as u64 {
+        return Err(ProtocolError::MessageTooBig);
+    }
+    // After the check above, the length fits in a usize.
+    let frame_len = header_len + header.payload_len as usize;
+    let Some(payload) = buffer.get(header_len..frame_len) else {
+        return Ok(None); // the header is here, the payload is on its way
+    };
+    let mut payload = payload.to_vec();
+    apply_mask(&mut payload, mask);
+    let frame = Frame {
+        fin: header.fin,
+        opcode: header.opcode,
+        payload,
+    };
+    Ok(Some((frame, frame_len)))
+}
+// ANCHOR_END: parse_frame
+
+// ANCHOR: parse_header
+/// Parses a frame header from the start of `buffer`: 2 bytes, then 0, 2 or 8
+/// bytes of extended length, then the 4-byte masking key if the MASK bit is
+/// set. Returns the header and its length, or `None` while part of it has
+/// yet to arrive.
 ///
 /// It checks the rules of RFC 6455 that a header alone can break, all but
-/// one: it accepts unmasked frames, which [`read_frame`] refuses, so that it
+/// one: it accepts unmasked frames, which [`parse_frame`] refuses, so that it
 /// can also read what a server sends (the tests use it on the examples of the
-/// RFC). Our size limit is for [`read_frame`] too.
-pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, ReadError> {
-    let mut first_two = [0; 2];
-    reader.read_exact(&mut first_two)?;
-    let [first, second] = first_two;
+/// RFC). Our size limit is for [`parse_frame`] too.
+pub fn parse_header(buffer: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+    let [first, second, ..] = *buffer else {
+        return Ok(None);
+    };
 
     let fin = first & 0b1000_0000 != 0;
     let reserved_bits = first & 0b0111_0000;
@@ -259,10 +301,10 @@ pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, ReadError> {
     // The RSV bits are for extensions, such as compression, that client and
     // server agree on in the handshake. We agreed on none.
     if reserved_bits != 0 {
-        return Err(ProtocolError::ReservedBits.into());
+        return Err(ProtocolError::ReservedBits);
     }
     let Some(opcode) = Opcode::from_bits(opcode_bits) else {
-        return Err(ProtocolError::ReservedOpcode(opcode_bits).into());
+        return Err(ProtocolError::ReservedOpcode(opcode_bits));
     };
     // ANCHOR: control_frames
     // Control frames may arrive between the fragments of a message, and are
@@ -270,52 +312,57 @@ pub fn read_header(reader: &mut impl Read) -> Result<FrameHeader, ReadError> {
     // (the length always fits in the first 7 bits), and never fragmented.
     if opcode.is_control() {
         if !fin {
-            return Err(ProtocolError::FragmentedControlFrame.into());
+            return Err(ProtocolError::FragmentedControlFrame);
         }
         if length_code > 125 {
-            return Err(ProtocolError::ControlFrameTooLong.into());
+            return Err(ProtocolError::ControlFrameTooLong);
         }
     }
     // ANCHOR_END: control_frames
-    let payload_len = read_payload_len(reader, length_code)?;
+    let length_bytes = match length_code {
+        126 => 2,
+        127 => 8,
+        _ => 0,
+    };
+    let mask_bytes = if masked { 4 } else { 0 };
+    let header_len = 2 + length_bytes + mask_bytes;
+    if buffer.len() < header_len {
+        return Ok(None);
+    }
+    let payload_len = parse_payload_len(length_code, &buffer[2..2 + length_bytes])?;
     let mask = if masked {
-        let mut key = [0; 4];
-        reader.read_exact(&mut key)?;
-        Some(key)
+        let key = &buffer[2 + length_bytes..header_len];
+        Some([key[0], key[1], key[2], key[3]])
     } else {
         None
     };
-    Ok(FrameHeader {
+    let header = FrameHeader {
         fin,
         opcode,
         mask,
         payload_len,
-    })
+    };
+    Ok(Some((header, header_len)))
 }
-// ANCHOR_END: read_header
+// ANCHOR_END: parse_header
 
 // ANCHOR: lengths
 /// The payload length comes in one of three sizes. The 7-bit field holds a
 /// length of 0 to 125 itself; 126 means "the next 2 bytes hold the length",
 /// 127 means "the next 8 bytes do". Both are big-endian (network byte order).
+/// `extended` holds those 0, 2 or 8 bytes.
 ///
 /// The RFC tells senders to use the shortest form; like most
 /// implementations, we accept a longer one rather than refuse it.
-fn read_payload_len(reader: &mut impl Read, length_code: u8) -> Result<u64, ReadError> {
-    match length_code {
-        126 => {
-            let mut bytes = [0; 2];
-            reader.read_exact(&mut bytes)?;
-            Ok(u64::from(u16::from_be_bytes(bytes)))
-        }
-        127 => {
-            let mut bytes = [0; 8];
-            reader.read_exact(&mut bytes)?;
-            let len = u64::from_be_bytes(bytes);
+fn parse_payload_len(length_code: u8, extended: &[u8]) -> Result<u64, ProtocolError> {
+    match *extended {
+        [high, low] => Ok(u64::from(u16::from_be_bytes([high, low]))),
+        [b0, b1, b2, b3, b4, b5, b6, b7] => {
+            let len = u64::from_be_bytes([b0, b1, b2, b3, b4, b5, b6, b7]);
             // The top bit must be 0 (section 5.2): a length is never
             // negative, even to a language that only has signed integers.
             if len >> 63 != 0 {
-                return Err(ProtocolError::LengthHighBitSet.into());
+                return Err(ProtocolError::LengthHighBitSet);
             }
             Ok(len)
         }
@@ -557,7 +604,7 @@ pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
 // ANCHOR_END: close
 
 // ANCHOR: encode
-/// Appends a frame header to `out`: the inverse of [`read_header`].
+/// Appends a frame header to `out`: the inverse of [`parse_header`].
 pub fn write_header(header: &FrameHeader, out: &mut Vec<u8>) {
     let fin_bit = if header.fin { 0b1000_0000 } else { 0 };
     let mask_bit = if header.mask.is_some() {
@@ -688,13 +735,16 @@ mod tests {
     }
 
     /// Reads an unmasked frame, the way a client reads what a server sends:
-    /// [`read_header`], then the payload as it is.
-    fn read_unmasked(mut bytes: &[u8]) -> Result<Frame, ReadError> {
-        let header = read_header(&mut bytes)?;
+    /// [`parse_header`], then the payload as it is.
+    fn read_unmasked(bytes: &[u8]) -> Result<Frame, ProtocolError> {
+        let (header, header_len) = parse_header(bytes)?.expect("a whole header");
         assert_eq!(header.mask, None, "not an unmasked frame");
-        let mut payload = vec![0; header.payload_len as usize];
-        bytes.read_exact(&mut payload)?;
-        assert!(bytes.is_empty(), "bytes left after the frame");
+        let payload = bytes[header_len..].to_vec();
+        assert_eq!(
+            payload.len() as u64,
+            header.payload_len,
+            "not one whole frame"
+        );
         Ok(Frame {
             fin: header.fin,
             opcode: header.opcode,
@@ -702,11 +752,29 @@ mod tests {
         })
     }
 
-    /// A frame exactly as `read_frame` must find it in `bytes`, with nothing left over.
-    fn read_whole_frame(mut bytes: &[u8]) -> Result<Frame, ReadError> {
-        let frame = read_frame(&mut bytes, MAX_MESSAGE_LEN);
-        assert!(bytes.is_empty(), "bytes left after the frame");
-        frame
+    /// A frame exactly as `parse_frame` must find it in `bytes`, with nothing left over.
+    fn read_whole_frame(bytes: &[u8]) -> Result<Frame, ProtocolError> {
+        let (frame, used) = parse_frame(bytes, MAX_MESSAGE_LEN)?.expect("a whole frame");
+        assert_eq!(used, bytes.len(), "bytes left after the frame");
+        Ok(frame)
+    }
+
+    /// The header at the start of `bytes`.
+    fn header_of(bytes: &[u8]) -> Result<FrameHeader, ProtocolError> {
+        Ok(parse_header(bytes)?.expect("a whole header").0)
+    }
+
+    /// The next frame in `bytes`, as the server reads it, or `None` once the
+    /// bytes run out; `bytes` moves on past the frame.
+    fn next_frame(bytes: &mut &[u8], limit: usize) -> Option<Result<Frame, ProtocolError>> {
+        match parse_frame(bytes, limit) {
+            Ok(Some((frame, used))) => {
+                *bytes = &bytes[used..];
+                Some(Ok(frame))
+            }
+            Ok(None) => None,
+            Err(error) => Some(Err(error)),
+        }
     }
 
     /// Encodes any frame header and payload, masked if the header has a key.
@@ -740,13 +808,13 @@ mod tests {
     fn rfc_unmasked_hello_is_refused_from_a_client() {
         assert!(matches!(
             read_whole_frame(&UNMASKED_HELLO[..2]),
-            Err(ReadError::Protocol(ProtocolError::Unmasked))
+            Err(ProtocolError::Unmasked)
         ));
     }
 
     #[test]
     fn rfc_masked_hello() {
-        let parsed = read_header(&mut &MASKED_HELLO[..]);
+        let parsed = header_of(&MASKED_HELLO);
         assert_debug_snapshot!((parsed, read_whole_frame(&MASKED_HELLO)));
         let header = header(true, Opcode::Text, Some(KEY), 5);
         assert_eq!(encode_any(header, b"Hello"), MASKED_HELLO);
@@ -805,7 +873,7 @@ mod tests {
         let payload: Vec<u8> = (0..=255).collect();
         let mut bytes = BINARY_256_HEADER.to_vec();
         bytes.extend_from_slice(&payload);
-        let header = read_header(&mut &bytes[..]);
+        let header = header_of(&bytes);
         assert_snapshot!(format!("{} -> {header:#?}", hex(&BINARY_256_HEADER)));
         assert_eq!(read_unmasked(&bytes).unwrap().payload, payload);
         assert_eq!(encode_frame(Opcode::Binary, &payload), bytes);
@@ -816,7 +884,7 @@ mod tests {
         let payload: Vec<u8> = (0..65536).map(|i| (i % 251) as u8).collect();
         let mut bytes = BINARY_64K_HEADER.to_vec();
         bytes.extend_from_slice(&payload);
-        let header = read_header(&mut &bytes[..]);
+        let header = header_of(&bytes);
         assert_snapshot!(format!("{} -> {header:#?}", hex(&BINARY_64K_HEADER)));
         assert_eq!(read_unmasked(&bytes).unwrap().payload, payload);
         assert_eq!(encode_frame(Opcode::Binary, &payload), bytes);
@@ -846,6 +914,68 @@ mod tests {
             let frame = read_whole_frame(&encode_any(header, &payload)).unwrap();
             assert_eq!(frame.payload, payload, "length {len}");
         }
+    }
+
+    // ANCHOR: test_split_anywhere
+    /// However the network cuts a frame, every piece short of the whole is
+    /// "not yet", and the whole is the same frame.
+    #[test]
+    fn a_frame_cut_anywhere_waits_for_the_rest() {
+        let bytes = encode_any(header(true, Opcode::Text, Some(KEY), 300), &[b'a'; 300]);
+        for end in 0..bytes.len() {
+            let result = parse_frame(&bytes[..end], MAX_MESSAGE_LEN);
+            assert_eq!(result, Ok(None), "after {end} bytes");
+        }
+        assert_eq!(read_whole_frame(&bytes).unwrap().payload, [b'a'; 300]);
+    }
+
+    /// A frame too big, or unmasked, is refused from its header alone,
+    /// without waiting for a payload that may never come.
+    #[test]
+    fn a_bad_header_is_refused_before_the_payload_arrives() {
+        let too_big = header(true, Opcode::Binary, Some(KEY), MAX_MESSAGE_LEN + 1);
+        let mut bytes = Vec::new();
+        write_header(&too_big, &mut bytes);
+        let refused = parse_frame(&bytes, MAX_MESSAGE_LEN);
+        assert_eq!(refused, Err(ProtocolError::MessageTooBig));
+        let refused = parse_frame(&UNMASKED_HELLO[..2], MAX_MESSAGE_LEN);
+        assert_eq!(refused, Err(ProtocolError::Unmasked));
+    }
+    // ANCHOR_END: test_split_anywhere
+
+    /// A reader that hands out one byte per read, like a very slow network.
+    struct OneByteAtATime<'a>(&'a [u8]);
+
+    impl Read for OneByteAtATime<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buffer.first_mut()) {
+                (Some((byte, rest)), Some(first)) => {
+                    *first = *byte;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    /// `read_frame` reads until a frame is whole, and keeps the bytes after
+    /// it for the next call, however the bytes trickle in.
+    #[test]
+    fn read_frame_waits_for_the_rest_and_keeps_what_follows() {
+        let bytes = concat(&[client_frame(0x81, b"Hello"), client_frame(0x82, b"!")]);
+        let mut reader = OneByteAtATime(&bytes);
+        let mut buffer = Vec::new();
+        let first = read_frame(&mut reader, &mut buffer, MAX_MESSAGE_LEN).unwrap();
+        let second = read_frame(&mut reader, &mut buffer, MAX_MESSAGE_LEN).unwrap();
+        assert_eq!(
+            (first.payload, second.payload),
+            (b"Hello".to_vec(), b"!".to_vec())
+        );
+        let end = read_frame(&mut reader, &mut buffer, MAX_MESSAGE_LEN);
+        assert!(
+            matches!(end, Err(ReadError::Io(error)) if error.kind() == io::ErrorKind::UnexpectedEof)
+        );
     }
 
     #[test]
@@ -886,15 +1016,13 @@ mod tests {
         let mut messages = Messages::new(limit);
         let mut events = Vec::new();
         let error = loop {
-            match read_frame(&mut reader, limit) {
-                Ok(frame) => match messages.push(frame) {
+            match next_frame(&mut reader, limit) {
+                Some(Ok(frame)) => match messages.push(frame) {
                     Ok(event) => events.push(event),
                     Err(error) => break error,
                 },
-                Err(ReadError::Protocol(error)) => break error,
-                Err(ReadError::Io(error)) => {
-                    panic!("no protocol error, but {error} after {events:?}")
-                }
+                Some(Err(error)) => break error,
+                None => panic!("no protocol error, but the end, after {events:?}"),
             }
         };
         let shown = if bytes.len() > 24 {
@@ -1045,7 +1173,7 @@ mod tests {
 
     // Messages: fragments, control frames between them, UTF-8 across frames.
 
-    /// Sends `frames` through `read_frame` and `Messages`, one line per frame.
+    /// Sends `frames` through `parse_frame` and `Messages`, one line per frame.
     fn transcript(frames: &[Vec<u8>]) -> String {
         let mut messages = Messages::new(MAX_MESSAGE_LEN);
         let mut lines = Vec::new();
@@ -1290,15 +1418,11 @@ mod tests {
             }
             let mut reader = &input[..];
             let mut messages = Messages::new(LIMIT);
-            loop {
-                let frame = match read_frame(&mut reader, LIMIT) {
+            while let Some(frame) = next_frame(&mut reader, LIMIT) {
+                let frame = match frame {
                     Ok(frame) => frame,
-                    Err(ReadError::Protocol(error)) => {
+                    Err(error) => {
                         errors_seen.insert(variant_name(error));
-                        break;
-                    }
-                    Err(ReadError::Io(error)) => {
-                        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
                         break;
                     }
                 };
@@ -1326,7 +1450,7 @@ mod tests {
         assert_snapshot!(errors_seen.into_iter().collect::<Vec<_>>().join("\n"));
     }
 
-    /// `write_header` and `read_header` are each other's inverse.
+    /// `write_header` and `parse_header` are each other's inverse.
     #[test]
     fn headers_round_trip() {
         let mut random = Random(42);
@@ -1353,9 +1477,8 @@ mod tests {
             };
             let mut bytes = Vec::new();
             write_header(&header, &mut bytes);
-            let mut reader = &bytes[..];
-            assert_eq!(read_header(&mut reader).ok(), Some(header));
-            assert!(reader.is_empty());
+            let length = bytes.len();
+            assert_eq!(parse_header(&bytes), Ok(Some((header, length))));
         }
     }
 }

@@ -16,8 +16,7 @@ pub mod ws;
 #[cfg(test)]
 mod random;
 
-use client::Client;
-use http::{Request, Response};
+use client::{Client, Limits};
 use std::io;
 use std::net::TcpListener;
 use std::thread;
@@ -39,8 +38,13 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
 // ANCHOR_END: max_unsent
 
-/// The page served at `/`: a chat room.
-const INDEX_HTML: &str = include_str!("index.html");
+/// What every client is allowed.
+const LIMITS: Limits = Limits {
+    request_timeout: REQUEST_TIMEOUT,
+    close_timeout: CLOSE_TIMEOUT,
+    max_message_len: ws::MAX_MESSAGE_LEN,
+    max_unsent_bytes: MAX_UNSENT_BYTES,
+};
 
 // ANCHOR: idle_constants
 /// The shortest and longest the loop sleeps after a turn with nothing to do.
@@ -65,7 +69,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         }
         broadcast(&chat, &mut clients);
         for client in &mut clients {
-            busy |= client.send();
+            busy |= client.flush();
         }
         // Dropping a client closes its socket.
         clients.retain(|client| !client.is_closed());
@@ -74,20 +78,6 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 }
 // ANCHOR_END: serve
 
-// ANCHOR: respond
-/// `GET /` gets the page; every other request gets itself back, as plain text.
-fn respond(request: &Request) -> Response {
-    if request.method == "GET" && request.target == "/" {
-        return Response::new(200, "OK")
-            .with_header("Connection", "close")
-            .with_body("text/html; charset=utf-8", INDEX_HTML);
-    }
-    Response::new(200, "OK")
-        .with_header("Connection", "close")
-        .with_body("text/plain; charset=utf-8", request.to_bytes())
-}
-// ANCHOR_END: respond
-
 // ANCHOR: accept
 /// Accepts everyone who is waiting to connect, without waiting for anyone.
 /// Returns whether anyone was accepted.
@@ -95,7 +85,7 @@ fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> bool
     let mut accepted = false;
     loop {
         match listener.accept() {
-            Ok((stream, peer)) => match Client::new(stream, peer) {
+            Ok((stream, peer)) => match Client::new(stream, peer, LIMITS) {
                 Ok(client) => {
                     clients.push(client);
                     accepted = true;
@@ -120,7 +110,7 @@ fn broadcast(chat: &[Message], clients: &mut [Client]) {
     for message in chat {
         let frame = ws::encode_frame(message.opcode(), message.payload());
         for client in clients.iter_mut() {
-            client.send_message(&frame);
+            client.queue_chat(&frame);
         }
     }
 }
@@ -156,17 +146,3 @@ impl IdleSleep {
     }
 }
 // ANCHOR_END: idle_sleep
-
-/// How the log shows a message: its kind and size, and how a text starts.
-fn describe(message: &Message) -> String {
-    match message {
-        Message::Text(text) => {
-            // `{:?}` quotes the text and escapes control characters, so that
-            // a client cannot send escape codes to our terminal.
-            let start: String = text.chars().take(40).collect();
-            let more = if start.len() < text.len() { "..." } else { "" };
-            format!("text of {} bytes {start:?}{more}", text.len())
-        }
-        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
-    }
-}

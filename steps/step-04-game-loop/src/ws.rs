@@ -24,9 +24,9 @@
 //!
 //! The module works in three layers:
 //!
-//! 1. [`FrameReader`] reads frames from bytes as they arrive, in whatever
-//!    pieces they arrive in, and checks the rules a frame can break on its
-//!    own (reserved bits, opcodes, masking, lengths).
+//! 1. [`parse_frame`] parses one frame from the bytes a client has sent so
+//!    far, and checks the rules a frame can break on its own (reserved bits,
+//!    opcodes, masking, lengths).
 //! 2. [`Messages`] puts frames together into messages and checks the rules
 //!    that span frames: fragmentation, UTF-8 text, close frames.
 //! 3. [`encode_frame`] turns a frame the server sends into bytes.
@@ -102,6 +102,14 @@ pub struct FrameHeader {
     /// The masking key, present on every frame a client sends.
     pub mask: Option<[u8; 4]>,
     pub payload_len: u64,
+}
+
+/// A frame from a client, checked and unmasked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub fin: bool,
+    pub opcode: Opcode,
+    pub payload: Vec<u8>,
 }
 // ANCHOR_END: frame
 
@@ -179,114 +187,58 @@ impl fmt::Display for ProtocolError {
 
 // ANCHOR_END: protocol_error
 
-// ANCHOR: read_frame
-/// Reads frames from bytes as they arrive, and hands what they carry to
-/// [`Messages`].
+// ANCHOR: parse_frame
+/// Parses one frame from the start of `buffer`: checked, unmasked, with a
+/// payload of at most `max_payload_len` bytes. Returns the frame and how
+/// many bytes it took, or `None` while part of it has yet to arrive.
 ///
-/// On a nonblocking socket a frame arrives in as many pieces as the network
-/// likes: half a header now, the rest and some payload later. So this reader
-/// remembers the frame it is in the middle of, uses whatever bytes are there,
-/// and says how many it used. "Not enough bytes yet" is not an error.
-///
-/// The payload of a text or binary frame goes on to [`Messages`] piece by
-/// piece, as it arrives: invalid UTF-8 is refused the moment it shows up,
-/// even in the middle of a frame, and a big frame is never held twice.
-pub struct FrameReader {
-    messages: Messages,
-    /// The frame whose payload is still arriving, if any.
-    frame: Option<FrameInProgress>,
-}
-
-struct FrameInProgress {
-    header: FrameHeader,
-    mask: [u8; 4],
-    /// How many bytes of the payload have arrived so far.
-    received: u64,
-    /// A control frame's payload (at most 125 bytes), kept until it is whole:
-    /// a ping is answered, and a close read, only once all of it is here.
-    control_payload: Vec<u8>,
-}
-
-impl FrameReader {
-    pub fn new(max_message_len: usize) -> FrameReader {
-        FrameReader {
-            messages: Messages::new(max_message_len),
-            frame: None,
-        }
+/// A frame arrives in as many pieces as the network likes: a read may return
+/// half a header, or a frame and a half. So "not all here yet" is not an
+/// error: the caller keeps the bytes, and calls again when more have come.
+/// The header is checked as soon as it is here, so a frame that breaks a
+/// rule, or is too big, is refused before its payload arrives.
+pub fn parse_frame(
+    buffer: &[u8],
+    max_payload_len: usize,
+) -> Result<Option<(Frame, usize)>, ProtocolError> {
+    let Some((header, header_len)) = parse_header(buffer)? else {
+        return Ok(None); // wait for the rest of the header
+    };
+    // A server must refuse a frame that a client did not mask (section 5.1).
+    let Some(mask) = header.mask else {
+        return Err(ProtocolError::Unmasked);
+    };
+    // Decide from the header, before waiting for (or storing) the payload: a
+    // client that announces 2^63 bytes must not make us wait for them.
+    if header.payload_len > max_payload_len as u64 {
+        return Err(ProtocolError::MessageTooBig);
     }
-
-    /// Uses bytes from the start of `input`, and returns how many it used
-    /// and the event, if a frame was completed. Call it again with the bytes
-    /// after the used ones until it returns no event. After an error the
-    /// connection is over: the reader is not to be used again.
-    pub fn read(&mut self, input: &[u8]) -> Result<(usize, Option<Event>), ProtocolError> {
-        let mut used = 0;
-        let mut frame = match self.frame.take() {
-            Some(frame) => frame,
-            None => {
-                let Some((header, header_len)) = parse_header(input)? else {
-                    return Ok((0, None)); // wait for the rest of the header
-                };
-                used = header_len;
-                self.start_frame(header)?
-            }
-        };
-        // Take as much of the payload as has arrived.
-        let missing = frame.header.payload_len - frame.received;
-        let available = (input.len() - used) as u64;
-        let take = missing.min(available) as usize; // at most input.len()
-        let mut piece = input[used..used + take].to_vec();
-        apply_mask(&mut piece, frame.mask, frame.received);
-        used += take;
-        frame.received += take as u64;
-        if frame.header.opcode.is_control() {
-            frame.control_payload.extend_from_slice(&piece);
-        } else {
-            self.messages.push_payload(&piece)?;
-        }
-        if frame.received < frame.header.payload_len {
-            self.frame = Some(frame); // the rest of the payload comes later
-            return Ok((used, None));
-        }
-        let event = if frame.header.opcode.is_control() {
-            self.messages
-                .push_control(frame.header.opcode, frame.control_payload)?
-        } else {
-            self.messages.end_frame(frame.header.fin)?
-        };
-        Ok((used, Some(event)))
-    }
-
-    /// Checks a new frame's header, before any of its payload is taken.
-    fn start_frame(&mut self, header: FrameHeader) -> Result<FrameInProgress, ProtocolError> {
-        // A server must refuse a frame that a client did not mask (section 5.1).
-        let Some(mask) = header.mask else {
-            return Err(ProtocolError::Unmasked);
-        };
-        if !header.opcode.is_control() {
-            self.messages.start_frame(&header)?;
-        }
-        Ok(FrameInProgress {
-            header,
-            mask,
-            received: 0,
-            control_payload: Vec::new(),
-        })
-    }
+    // After the check above, the length fits in a usize.
+    let frame_len = header_len + header.payload_len as usize;
+    let Some(payload) = buffer.get(header_len..frame_len) else {
+        return Ok(None); // the header is here, the payload is on its way
+    };
+    let mut payload = payload.to_vec();
+    apply_mask(&mut payload, mask);
+    let frame = Frame {
+        fin: header.fin,
+        opcode: header.opcode,
+        payload,
+    };
+    Ok(Some((frame, frame_len)))
 }
-// ANCHOR_END: read_frame
+// ANCHOR_END: parse_frame
 
-// ANCHOR: read_header
+// ANCHOR: parse_header
 /// Parses a frame header from the start of `buffer`: 2 bytes, then 0, 2 or 8
 /// bytes of extended length, then the 4-byte masking key if the MASK bit is
 /// set. Returns the header and its length, or `None` while part of it has
 /// yet to arrive.
 ///
-/// The rules the first two bytes can break are checked as soon as those two
-/// bytes are here: there is no need to wait for the rest to refuse them.
-/// Unmasked frames are accepted here and refused by [`FrameReader`], so that
-/// this function also reads what a server sends (the tests use it on the
-/// examples of the RFC).
+/// It checks the rules of RFC 6455 that a header alone can break, all but
+/// one: it accepts unmasked frames, which [`parse_frame`] refuses, so that it
+/// can also read what a server sends (the tests use it on the examples of the
+/// RFC). Our size limit is for [`parse_frame`] too.
 pub fn parse_header(buffer: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
     let [first, second, ..] = *buffer else {
         return Ok(None);
@@ -344,7 +296,7 @@ pub fn parse_header(buffer: &[u8]) -> Result<Option<(FrameHeader, usize)>, Proto
     };
     Ok(Some((header, header_len)))
 }
-// ANCHOR_END: read_header
+// ANCHOR_END: parse_header
 
 // ANCHOR: lengths
 /// The payload length comes in one of three sizes. The 7-bit field holds a
@@ -372,18 +324,17 @@ fn parse_payload_len(length_code: u8, extended: &[u8]) -> Result<u64, ProtocolEr
 // ANCHOR_END: lengths
 
 // ANCHOR: masking
-/// Masks or unmasks part of a payload: the same operation, because XOR twice
-/// with the same key gives back the original. Byte `i` of the payload is
-/// XORed with byte `i % 4` of the key; `offset` says where in the payload
-/// `part` starts, since a payload now arrives in pieces.
+/// Masks or unmasks a payload: the same operation, because XOR twice with
+/// the same key gives back the original. Byte `i` is XORed with byte `i % 4`
+/// of the key.
 ///
 /// Why clients mask: a script in a web page chooses what it sends but not
 /// the key, which the browser picks at random for each frame. So the script
 /// cannot control the bytes on the wire, and cannot make them look like an
 /// HTTP request that would fool a proxy on the way (section 10.3).
-pub fn apply_mask(part: &mut [u8], mask: [u8; 4], offset: u64) {
-    for (i, byte) in part.iter_mut().enumerate() {
-        *byte ^= mask[((offset + i as u64) % 4) as usize];
+pub fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
+    for (i, byte) in payload.iter_mut().enumerate() {
+        *byte ^= mask[i % 4];
     }
 }
 // ANCHOR_END: masking
@@ -437,11 +388,6 @@ pub enum Event {
 /// A message may come in fragments: a text or binary frame without FIN, then
 /// continuation frames, the last of which has FIN set. Control frames may
 /// arrive in between; they are not part of the message.
-///
-/// [`FrameReader`] tells it about a data frame in three steps: the header
-/// ([`start_frame`](Messages::start_frame)), the payload in as many pieces as
-/// it arrives in ([`push_payload`](Messages::push_payload)), and the end of
-/// the frame ([`end_frame`](Messages::end_frame)).
 pub struct Messages {
     max_message_len: usize,
     /// The message whose first frame arrived, but not yet its last.
@@ -454,7 +400,7 @@ struct UnfinishedMessage {
     payload: Vec<u8>,
     /// For text: how many bytes at the start of `payload` are known to be
     /// valid UTF-8. The rest, at most 3 bytes, is the start of a character
-    /// that the next piece should complete.
+    /// that the next fragment should complete.
     utf8_checked: usize,
 }
 
@@ -466,12 +412,20 @@ impl Messages {
         }
     }
 
-    /// A text, binary or continuation frame begins: check that it may, and
-    /// that the message will not grow too big, before any payload arrives.
-    pub fn start_frame(&mut self, header: &FrameHeader) -> Result<(), ProtocolError> {
+    /// Takes the next frame from the client, and says what it means.
+    pub fn push(&mut self, frame: Frame) -> Result<Event, ProtocolError> {
+        match frame.opcode {
+            Opcode::Ping => Ok(Event::Ping(frame.payload)),
+            Opcode::Pong => Ok(Event::Pong(frame.payload)),
+            Opcode::Close => Ok(Event::Close(parse_close(&frame.payload)?)),
+            Opcode::Text | Opcode::Binary | Opcode::Continuation => self.push_data(frame),
+        }
+    }
+
+    fn push_data(&mut self, frame: Frame) -> Result<Event, ProtocolError> {
         // A text or binary frame starts a message, a continuation frame
         // continues one: anything else is out of order.
-        let message = match (header.opcode, self.unfinished.take()) {
+        let mut message = match (frame.opcode, self.unfinished.take()) {
             (Opcode::Continuation, Some(message)) => message,
             (Opcode::Continuation, None) => return Err(ProtocolError::ContinuationWithoutStart),
             (_, Some(_)) => return Err(ProtocolError::MessageNotFinished),
@@ -481,53 +435,26 @@ impl Messages {
                 utf8_checked: 0,
             },
         };
-        // Decide from the header, before allocating anything: a client that
-        // announces 2^63 bytes must not make us try to reserve them.
-        let room = self.max_message_len.saturating_sub(message.payload.len()) as u64;
-        if header.payload_len > room {
+        if message.payload.len() + frame.payload.len() > self.max_message_len {
             return Err(ProtocolError::MessageTooBig);
         }
-        self.unfinished = Some(message);
-        Ok(())
-    }
-
-    /// The next piece of the current frame's payload, unmasked.
-    pub fn push_payload(&mut self, piece: &[u8]) -> Result<(), ProtocolError> {
-        let Some(message) = &mut self.unfinished else {
-            return Ok(()); // only called between start_frame and end_frame
-        };
-        message.payload.extend_from_slice(piece);
+        if message.payload.is_empty() {
+            // Most messages are a single frame: take its payload, no copy.
+            message.payload = frame.payload;
+        } else {
+            message.payload.extend_from_slice(&frame.payload);
+        }
         if message.opcode == Opcode::Text {
-            // Check the new bytes now: invalid text fails the moment it
-            // arrives, not after the client has sent the whole message.
+            // Check the new bytes now: invalid text fails at the first bad
+            // fragment, not after the client has sent the whole message.
             let unchecked = &message.payload[message.utf8_checked..];
             message.utf8_checked += check_utf8(unchecked)?;
         }
-        Ok(())
-    }
-
-    /// The current frame's payload is complete. With FIN, so is the message.
-    pub fn end_frame(&mut self, fin: bool) -> Result<Event, ProtocolError> {
-        if !fin {
+        if !frame.fin {
+            self.unfinished = Some(message);
             return Ok(Event::Fragment);
         }
-        match self.unfinished.take() {
-            Some(message) => message.finish().map(Event::Message),
-            None => Ok(Event::Fragment), // only called after start_frame
-        }
-    }
-
-    /// A whole control frame: close, ping or pong.
-    pub fn push_control(
-        &mut self,
-        opcode: Opcode,
-        payload: Vec<u8>,
-    ) -> Result<Event, ProtocolError> {
-        match opcode {
-            Opcode::Ping => Ok(Event::Ping(payload)),
-            Opcode::Pong => Ok(Event::Pong(payload)),
-            _ => Ok(Event::Close(parse_close(&payload)?)),
-        }
+        message.finish().map(Event::Message)
     }
 }
 
@@ -535,7 +462,7 @@ impl UnfinishedMessage {
     /// The whole message, now that its last frame has arrived.
     fn finish(self) -> Result<Message, ProtocolError> {
         match self.opcode {
-            // The pieces were checked as they came; this last check also
+            // The fragments were checked as they came; this last check also
             // catches text that ends in the middle of a character.
             Opcode::Text => String::from_utf8(self.payload)
                 .map(Message::Text)
@@ -691,6 +618,16 @@ impl fmt::Debug for ByteString<'_> {
     }
 }
 
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("fin", &self.fin)
+            .field("opcode", &self.opcode)
+            .field("payload", &ByteString(&self.payload))
+            .finish()
+    }
+}
+
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
@@ -749,151 +686,47 @@ mod tests {
         pairs.join(" ")
     }
 
-    /// Parses one whole frame, masked or not: [`parse_header`], then the
-    /// payload, unmasked if it has a key. Returns the header and the payload.
-    fn read_any(bytes: &[u8]) -> Result<(FrameHeader, Vec<u8>), ProtocolError> {
+    /// Reads an unmasked frame, the way a client reads what a server sends:
+    /// [`parse_header`], then the payload as it is.
+    fn read_unmasked(bytes: &[u8]) -> Result<Frame, ProtocolError> {
         let (header, header_len) = parse_header(bytes)?.expect("a whole header");
-        let mut payload = bytes[header_len..].to_vec();
-        let len = payload.len() as u64;
-        assert_eq!(len, header.payload_len, "not one whole frame");
-        if let Some(key) = header.mask {
-            apply_mask(&mut payload, key, 0);
-        }
-        Ok((header, payload))
+        assert_eq!(header.mask, None, "not an unmasked frame");
+        let payload = bytes[header_len..].to_vec();
+        assert_eq!(
+            payload.len() as u64,
+            header.payload_len,
+            "not one whole frame"
+        );
+        Ok(Frame {
+            fin: header.fin,
+            opcode: header.opcode,
+            payload,
+        })
     }
 
-    /// Reads an unmasked frame, the way a client reads what a server sends.
-    fn read_unmasked(bytes: &[u8]) -> Result<(FrameHeader, Vec<u8>), ProtocolError> {
-        let frame = read_any(bytes)?;
-        assert_eq!(frame.0.mask, None, "not an unmasked frame");
+    /// A frame exactly as `parse_frame` must find it in `bytes`, with nothing left over.
+    fn read_whole_frame(bytes: &[u8]) -> Result<Frame, ProtocolError> {
+        let (frame, used) = parse_frame(bytes, MAX_MESSAGE_LEN)?.expect("a whole frame");
+        assert_eq!(used, bytes.len(), "bytes left after the frame");
         Ok(frame)
     }
 
-    /// A frame from [`read_any`], its payload shown as `b"Hello"`.
-    fn shown(
-        frame: &Result<(FrameHeader, Vec<u8>), ProtocolError>,
-    ) -> Result<(&FrameHeader, ByteString<'_>), &ProtocolError> {
-        frame
-            .as_ref()
-            .map(|(header, payload)| (header, ByteString(payload)))
+    /// The header at the start of `bytes`.
+    fn header_of(bytes: &[u8]) -> Result<FrameHeader, ProtocolError> {
+        Ok(parse_header(bytes)?.expect("a whole header").0)
     }
 
-    type Events = (Vec<Event>, Option<ProtocolError>);
-
-    /// What a server's [`FrameReader`] makes of `bytes` when they arrive all
-    /// at once: the events, up to the first protocol error, and that error.
-    fn read_events(bytes: &[u8], limit: usize) -> Events {
-        read_events_in_chunks([bytes], limit)
-    }
-
-    /// The same, with the bytes arriving `piece_len` at a time.
-    fn read_events_in_pieces(bytes: &[u8], piece_len: usize, limit: usize) -> Events {
-        read_events_in_chunks(bytes.chunks(piece_len), limit)
-    }
-
-    /// The same, with the bytes cut at these positions (in order).
-    fn read_events_cut_at(bytes: &[u8], cuts: &[usize], limit: usize) -> Events {
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        for &cut in cuts {
-            chunks.push(&bytes[start..cut]);
-            start = cut;
-        }
-        chunks.push(&bytes[start..]);
-        read_events_in_chunks(chunks, limit)
-    }
-
-    /// Feeds the chunks to a [`FrameReader`] the way the server's loop does:
-    /// each chunk is added to the bytes left over, which are read until no
-    /// event comes.
-    fn read_events_in_chunks<'a>(
-        chunks: impl IntoIterator<Item = &'a [u8]>,
-        limit: usize,
-    ) -> Events {
-        let mut reader = FrameReader::new(limit);
-        let mut buffer = Vec::new();
-        let mut events = Vec::new();
-        for chunk in chunks {
-            buffer.extend_from_slice(chunk);
-            if let Err(error) = read_available(&mut reader, &mut buffer, &mut events) {
-                return (events, Some(error));
+    /// The next frame in `bytes`, as the server reads it, or `None` once the
+    /// bytes run out; `bytes` moves on past the frame.
+    fn next_frame(bytes: &mut &[u8], limit: usize) -> Option<Result<Frame, ProtocolError>> {
+        match parse_frame(bytes, limit) {
+            Ok(Some((frame, used))) => {
+                *bytes = &bytes[used..];
+                Some(Ok(frame))
             }
+            Ok(None) => None,
+            Err(error) => Some(Err(error)),
         }
-        (events, None)
-    }
-
-    /// Reads from the start of `buffer` until no event comes, and removes the
-    /// bytes used. Checks what must hold after every read, whatever the input.
-    fn read_available(
-        reader: &mut FrameReader,
-        buffer: &mut Vec<u8>,
-        events: &mut Vec<Event>,
-    ) -> Result<(), ProtocolError> {
-        let mut used = 0;
-        loop {
-            let (count, event) = reader.read(&buffer[used..])?;
-            let available = buffer.len() - used;
-            assert!(count <= available, "used {count} of {available} bytes");
-            used += count;
-            assert_bounded(reader);
-            match event {
-                Some(event) => events.push(event),
-                None => break,
-            }
-        }
-        buffer.drain(..used);
-        // Payload never waits in the buffer: the reader takes it as it comes,
-        // so all that can be left over is the start of a header.
-        assert!(buffer.len() < MAX_HEADER_LEN, "{} bytes left", buffer.len());
-        Ok(())
-    }
-
-    /// What a reader keeps between reads stays within its limits: at most
-    /// `max_message_len` bytes of message, and 125 of a control frame.
-    fn assert_bounded(reader: &FrameReader) {
-        let limit = reader.messages.max_message_len;
-        if let Some(message) = &reader.messages.unfinished {
-            let len = message.payload.len();
-            assert!(len <= limit, "{len} bytes");
-            // A Vec at most doubles its capacity when it grows.
-            let capacity = message.payload.capacity();
-            assert!(capacity <= 2 * limit.max(8), "capacity {capacity}");
-        }
-        if let Some(frame) = &reader.frame {
-            assert!(frame.control_payload.len() <= 125);
-        }
-    }
-
-    /// Reads `bytes` whole, then one byte at a time, then cut at every
-    /// position (at every two positions, if they are few), and checks that
-    /// every way gives the same events and the same first error. Long inputs
-    /// are cut near both ends and every 1009 bytes in between.
-    fn read_events_split_anywhere(bytes: &[u8], limit: usize) -> Events {
-        let whole = read_events(bytes, limit);
-        for piece_len in [1, 2, 3, 5, 7, 14, 125, 4096] {
-            let pieces = read_events_in_pieces(bytes, piece_len, limit);
-            assert_eq!(pieces, whole, "{piece_len} bytes at a time");
-        }
-        let len = bytes.len();
-        let cuts: Vec<usize> = if len <= 1024 {
-            (0..=len).collect()
-        } else {
-            let ends = (0..=32).chain(len - 32..=len);
-            ends.chain((33..len - 32).step_by(1009)).collect()
-        };
-        for &cut in &cuts {
-            let split = read_events_cut_at(bytes, &[cut], limit);
-            assert_eq!(split, whole, "cut at {cut}");
-        }
-        if len <= 64 {
-            for first in 0..=len {
-                for second in first..=len {
-                    let split = read_events_cut_at(bytes, &[first, second], limit);
-                    assert_eq!(split, whole, "cut at {first} and {second}");
-                }
-            }
-        }
-        whole
     }
 
     /// Encodes any frame header and payload, masked if the header has a key.
@@ -903,7 +736,7 @@ mod tests {
         let start = bytes.len();
         bytes.extend_from_slice(payload);
         if let Some(key) = header.mask {
-            apply_mask(&mut bytes[start..], key, 0);
+            apply_mask(&mut bytes[start..], key);
         }
         bytes
     }
@@ -917,37 +750,24 @@ mod tests {
         }
     }
 
-    /// Tells `messages` about one whole data frame, the way [`FrameReader`]
-    /// does: its header, its payload, its end.
-    fn push_data(
-        messages: &mut Messages,
-        header: &FrameHeader,
-        payload: &[u8],
-    ) -> Result<Event, ProtocolError> {
-        messages.start_frame(header)?;
-        messages.push_payload(payload)?;
-        messages.end_frame(header.fin)
-    }
-
     #[test]
     fn rfc_unmasked_hello() {
-        assert_debug_snapshot!(shown(&read_unmasked(&UNMASKED_HELLO)));
+        assert_debug_snapshot!(read_unmasked(&UNMASKED_HELLO));
         assert_eq!(encode_frame(Opcode::Text, b"Hello"), UNMASKED_HELLO);
     }
 
-    /// Refused as soon as its header is there: here, the first two bytes.
     #[test]
     fn rfc_unmasked_hello_is_refused_from_a_client() {
-        let refused = (vec![], Some(ProtocolError::Unmasked));
-        assert_eq!(read_events(&UNMASKED_HELLO[..2], MAX_MESSAGE_LEN), refused);
-        assert_eq!(read_events_split_anywhere(&UNMASKED_HELLO, 125), refused);
+        assert!(matches!(
+            read_whole_frame(&UNMASKED_HELLO[..2]),
+            Err(ProtocolError::Unmasked)
+        ));
     }
 
     #[test]
     fn rfc_masked_hello() {
-        let parsed = parse_header(&MASKED_HELLO);
-        let events = read_events_split_anywhere(&MASKED_HELLO, MAX_MESSAGE_LEN);
-        assert_debug_snapshot!((parsed, events));
+        let parsed = header_of(&MASKED_HELLO);
+        assert_debug_snapshot!((parsed, read_whole_frame(&MASKED_HELLO)));
         let header = header(true, Opcode::Text, Some(KEY), 5);
         assert_eq!(encode_any(header, b"Hello"), MASKED_HELLO);
     }
@@ -970,39 +790,6 @@ mod tests {
             })
             .collect();
         assert_snapshot!(lines.join("\n"));
-        let mut payload = *b"Hello";
-        apply_mask(&mut payload, KEY, 0);
-        assert_eq!(payload, MASKED_HELLO[6..]);
-        apply_mask(&mut payload, KEY, 0);
-        assert_eq!(&payload, b"Hello");
-    }
-
-    /// A payload that arrives in pieces is unmasked piece by piece: each
-    /// piece must go on with the key where the last one stopped. Cut at any
-    /// two positions, the pieces give what the whole payload gives.
-    #[test]
-    fn apply_mask_in_pieces_equals_whole() {
-        let payload: Vec<u8> = (0..23).map(|i| i * 11).collect();
-        let mut whole = payload.clone();
-        apply_mask(&mut whole, KEY, 0);
-        for first in 0..=payload.len() {
-            for second in first..=payload.len() {
-                let mut pieces = payload.clone();
-                let (start, rest) = pieces.split_at_mut(first);
-                let (middle, end) = rest.split_at_mut(second - first);
-                apply_mask(start, KEY, 0);
-                apply_mask(middle, KEY, first as u64);
-                apply_mask(end, KEY, second as u64);
-                assert_eq!(pieces, whole, "cut at {first} and {second}");
-            }
-        }
-        // Byte 5 of a payload is masked with key byte 1, wherever it arrives,
-        // even far into a payload of more than 4 GiB.
-        for offset in [5, 1 << 33 | 5, (1 << 62) + 1] {
-            let mut byte = [0];
-            apply_mask(&mut byte, KEY, offset);
-            assert_eq!(byte, [KEY[1]], "offset {offset}");
-        }
     }
 
     #[test]
@@ -1011,14 +798,10 @@ mod tests {
         let last = read_unmasked(&FRAGMENTED_LO).unwrap();
         let mut messages = Messages::new(MAX_MESSAGE_LEN);
         let transcript = [
-            format!(
-                "{} -> {:?}",
-                hex(&FRAGMENTED_HEL),
-                shown(&Ok(first.clone()))
-            ),
-            format!("  -> {:?}", push_data(&mut messages, &first.0, &first.1)),
-            format!("{} -> {:?}", hex(&FRAGMENTED_LO), shown(&Ok(last.clone()))),
-            format!("  -> {:?}", push_data(&mut messages, &last.0, &last.1)),
+            format!("{} -> {first:?}", hex(&FRAGMENTED_HEL)),
+            format!("  -> {:?}", messages.push(first)),
+            format!("{} -> {last:?}", hex(&FRAGMENTED_LO)),
+            format!("  -> {:?}", messages.push(last)),
         ];
         assert_snapshot!(transcript.join("\n"));
         let hel = header(false, Opcode::Text, None, 3);
@@ -1030,8 +813,8 @@ mod tests {
     #[test]
     fn rfc_ping_and_pong() {
         let ping = read_unmasked(&UNMASKED_PING);
-        let pong = read_events_split_anywhere(&MASKED_PONG, MAX_MESSAGE_LEN);
-        assert_debug_snapshot!((shown(&ping), pong));
+        let pong = read_whole_frame(&MASKED_PONG);
+        assert_debug_snapshot!((ping, pong));
         assert_eq!(encode_frame(Opcode::Ping, b"Hello"), UNMASKED_PING);
         let pong = header(true, Opcode::Pong, Some(KEY), 5);
         assert_eq!(encode_any(pong, b"Hello"), MASKED_PONG);
@@ -1042,9 +825,9 @@ mod tests {
         let payload: Vec<u8> = (0..=255).collect();
         let mut bytes = BINARY_256_HEADER.to_vec();
         bytes.extend_from_slice(&payload);
-        let header = parse_header(&bytes);
+        let header = header_of(&bytes);
         assert_snapshot!(format!("{} -> {header:#?}", hex(&BINARY_256_HEADER)));
-        assert_eq!(read_unmasked(&bytes).unwrap().1, payload);
+        assert_eq!(read_unmasked(&bytes).unwrap().payload, payload);
         assert_eq!(encode_frame(Opcode::Binary, &payload), bytes);
     }
 
@@ -1053,9 +836,9 @@ mod tests {
         let payload: Vec<u8> = (0..65536).map(|i| (i % 251) as u8).collect();
         let mut bytes = BINARY_64K_HEADER.to_vec();
         bytes.extend_from_slice(&payload);
-        let header = parse_header(&bytes);
+        let header = header_of(&bytes);
         assert_snapshot!(format!("{} -> {header:#?}", hex(&BINARY_64K_HEADER)));
-        assert_eq!(read_unmasked(&bytes).unwrap().1, payload);
+        assert_eq!(read_unmasked(&bytes).unwrap().payload, payload);
         assert_eq!(encode_frame(Opcode::Binary, &payload), bytes);
     }
 
@@ -1080,11 +863,37 @@ mod tests {
         for len in [0, 1, 124, 125, 126, 127, 128, 65534, 65535, 65536, 65537] {
             let payload: Vec<u8> = (0..len).map(|i| (i % 256) as u8).collect();
             let header = header(true, Opcode::Binary, Some(KEY), len);
-            let events = read_events(&encode_any(header, &payload), MAX_MESSAGE_LEN);
-            let expected = (vec![Event::Message(Message::Binary(payload))], None);
-            assert_eq!(events, expected, "length {len}");
+            let frame = read_whole_frame(&encode_any(header, &payload)).unwrap();
+            assert_eq!(frame.payload, payload, "length {len}");
         }
     }
+
+    // ANCHOR: test_split_anywhere
+    /// However the network cuts a frame, every piece short of the whole is
+    /// "not yet", and the whole is the same frame.
+    #[test]
+    fn a_frame_cut_anywhere_waits_for_the_rest() {
+        let bytes = encode_any(header(true, Opcode::Text, Some(KEY), 300), &[b'a'; 300]);
+        for end in 0..bytes.len() {
+            let result = parse_frame(&bytes[..end], MAX_MESSAGE_LEN);
+            assert_eq!(result, Ok(None), "after {end} bytes");
+        }
+        assert_eq!(read_whole_frame(&bytes).unwrap().payload, [b'a'; 300]);
+    }
+
+    /// A frame too big, or unmasked, is refused from its header alone,
+    /// without waiting for a payload that may never come.
+    #[test]
+    fn a_bad_header_is_refused_before_the_payload_arrives() {
+        let too_big = header(true, Opcode::Binary, Some(KEY), MAX_MESSAGE_LEN + 1);
+        let mut bytes = Vec::new();
+        write_header(&too_big, &mut bytes);
+        let refused = parse_frame(&bytes, MAX_MESSAGE_LEN);
+        assert_eq!(refused, Err(ProtocolError::MessageTooBig));
+        let refused = parse_frame(&UNMASKED_HELLO[..2], MAX_MESSAGE_LEN);
+        assert_eq!(refused, Err(ProtocolError::Unmasked));
+    }
+    // ANCHOR_END: test_split_anywhere
 
     #[test]
     fn every_opcode() {
@@ -1113,29 +922,25 @@ mod tests {
         bytes.extend_from_slice(&KEY);
         let start = bytes.len();
         bytes.extend_from_slice(payload);
-        apply_mask(&mut bytes[start..], KEY, 0);
+        apply_mask(&mut bytes[start..], KEY);
         bytes
     }
 
-    /// A masked client frame whose length takes the 8-byte form, whatever it
-    /// is (allowed, if not the shortest).
-    fn client_frame_64(first_byte: u8, payload: &[u8]) -> Vec<u8> {
-        let mut bytes = vec![first_byte, 0x80 | 127];
-        bytes.extend_from_slice(&(payload.len() as u64).to_be_bytes());
-        bytes.extend_from_slice(&KEY);
-        let start = bytes.len();
-        bytes.extend_from_slice(payload);
-        apply_mask(&mut bytes[start..], KEY, 0);
-        bytes
-    }
-
-    /// Feeds `bytes` to the server's side and describes the first protocol
-    /// error: the error, the reason sent, and the close code. (And checks
-    /// that the bytes give the same, whatever pieces they arrive in.)
+    /// Feeds `bytes` to the server's side, frame by frame, and describes the
+    /// first protocol error: the error, the reason sent, and the close code.
     fn first_error_with_limit(bytes: &[u8], limit: usize) -> String {
-        let (events, error) = read_events_split_anywhere(bytes, limit);
-        let Some(error) = error else {
-            panic!("no protocol error after {events:?}");
+        let mut reader = bytes;
+        let mut messages = Messages::new(limit);
+        let mut events = Vec::new();
+        let error = loop {
+            match next_frame(&mut reader, limit) {
+                Some(Ok(frame)) => match messages.push(frame) {
+                    Ok(event) => events.push(event),
+                    Err(error) => break error,
+                },
+                Some(Err(error)) => break error,
+                None => panic!("no protocol error, but the end, after {events:?}"),
+            }
         };
         let shown = if bytes.len() > 24 {
             format!("{} ... ({} bytes)", hex(&bytes[..24]), bytes.len())
@@ -1283,240 +1088,17 @@ mod tests {
         }
     }
 
-    // Reading bytes as they arrive: in any pieces, failing as early as it can.
-
-    /// Whatever pieces the bytes arrive in, the events are the same: the RFC
-    /// examples (masked, as a client sends them), and sequences of frames
-    /// with all three length encodings.
-    #[test]
-    fn split_anywhere_gives_the_same_events() {
-        let text = |text: &str| Event::Message(Message::Text(text.to_string()));
-        let binary = |bytes: &[u8]| Event::Message(Message::Binary(bytes.to_vec()));
-        let bytes_256: Vec<u8> = (0..=255).collect();
-        let bytes_300: Vec<u8> = (0..300).map(|i| (i % 256) as u8).collect();
-        let bytes_64k: Vec<u8> = (0..65536).map(|i| (i % 251) as u8).collect();
-        let binary_256 = header(true, Opcode::Binary, Some(KEY), 256);
-        let binary_64k = header(true, Opcode::Binary, Some(KEY), 65536);
-        let cases: Vec<(Vec<u8>, Vec<Event>)> = vec![
-            (MASKED_HELLO.to_vec(), vec![text("Hello")]),
-            (MASKED_PONG.to_vec(), vec![Event::Pong(b"Hello".to_vec())]),
-            (
-                concat(&[client_frame(0x01, b"Hel"), client_frame(0x80, b"lo")]),
-                vec![Event::Fragment, text("Hello")],
-            ),
-            (
-                concat(&[
-                    client_frame(0x01, b"Hel"),
-                    client_frame(0x89, b"are you there?"),
-                    client_frame(0x80, b"lo"),
-                ]),
-                vec![
-                    Event::Fragment,
-                    Event::Ping(b"are you there?".to_vec()),
-                    text("Hello"),
-                ],
-            ),
-            (
-                concat(&[
-                    client_frame(0x81, b""),
-                    client_frame(0x81, "κόσμε".as_bytes()),
-                    client_frame(0x88, b"\x03\xe8bye"),
-                ]),
-                vec![
-                    text(""),
-                    text("κόσμε"),
-                    Event::Close(Close {
-                        code: Some(1000),
-                        reason: "bye".to_string(),
-                    }),
-                ],
-            ),
-            (
-                concat(&[encode_any(binary_256, &bytes_256), MASKED_HELLO.to_vec()]),
-                vec![binary(&bytes_256), text("Hello")],
-            ),
-            (
-                concat(&[
-                    client_frame_64(0x02, &bytes_300),
-                    client_frame(0x89, b""),
-                    client_frame_64(0x80, b"!"),
-                ]),
-                vec![
-                    Event::Fragment,
-                    Event::Ping(vec![]),
-                    binary(&[bytes_300.as_slice(), b"!"].concat()),
-                ],
-            ),
-            (encode_any(binary_64k, &bytes_64k), vec![binary(&bytes_64k)]),
-        ];
-        for (bytes, expected) in cases {
-            let events = read_events_split_anywhere(&bytes, MAX_MESSAGE_LEN);
-            assert_eq!(events, (expected, None), "{}", hex(&bytes[..14]));
-        }
-    }
-
-    /// Feeds `bytes` one at a time, and returns the events, and the error
-    /// with the index of the byte whose arrival caused it.
-    fn read_byte_by_byte(bytes: &[u8]) -> (Vec<Event>, Option<(usize, ProtocolError)>) {
-        let mut reader = FrameReader::new(MAX_MESSAGE_LEN);
-        let mut buffer = Vec::new();
-        let mut events = Vec::new();
-        for (i, &byte) in bytes.iter().enumerate() {
-            buffer.push(byte);
-            if let Err(error) = read_available(&mut reader, &mut buffer, &mut events) {
-                return (events, Some((i, error)));
-            }
-        }
-        (events, None)
-    }
-
-    /// Invalid text fails the moment the first byte that makes it invalid
-    /// arrives, in the middle of the frame, before the rest of it is here
-    /// (like Autobahn's cases 6.4.3 and 6.4.4, which send one frame in three
-    /// pieces, with pauses in between, and expect the connection to fail at
-    /// the second).
-    #[test]
-    fn invalid_utf8_fails_mid_frame_before_the_rest_arrives() {
-        // "κόσμε", then f4 90 80 80 (beyond U+10FFFF), then "edited". f4 could
-        // still start a character; f4 90 cannot.
-        let payload = b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xf4\x90\x80\x80edited";
-        let frame = client_frame(0x81, payload);
-        let header_len = 6;
-        let bad_byte = header_len + 12; // the 90 after f4
-        assert_eq!(frame[bad_byte] ^ KEY[12 % 4], 0x90);
-        let expected = (vec![], Some((bad_byte, ProtocolError::InvalidUtf8)));
-        assert_eq!(read_byte_by_byte(&frame), expected);
-
-        // In three pieces: the valid start, the bad bytes, the rest.
-        let mut reader = FrameReader::new(MAX_MESSAGE_LEN);
-        let (start, rest) = frame.split_at(header_len + 11);
-        assert_eq!(reader.read(start), Ok((start.len(), None)));
-        let error = reader.read(&rest[..4]);
-        assert_eq!(error, Err(ProtocolError::InvalidUtf8));
-
-        // The same bytes, fragmented: the error comes with the bad fragment.
-        let bytes = concat(&[
-            client_frame(0x01, &payload[..11]),
-            client_frame(0x00, &payload[11..15]),
-            client_frame(0x80, &payload[15..]),
-        ]);
-        let (events, error) = read_byte_by_byte(&bytes);
-        assert_eq!(events, [Event::Fragment]);
-        assert_eq!(error, Some((17 + 6 + 1, ProtocolError::InvalidUtf8)));
-    }
-
-    /// A piece that ends in the middle of a character is not an error: the
-    /// next piece may complete it.
-    #[test]
-    fn a_character_cut_mid_frame_does_not_fail_early() {
-        let text = "κόσμε: ä€😀";
-        let frame = client_frame(0x81, text.as_bytes());
-        let message = Event::Message(Message::Text(text.to_string()));
-        assert_eq!(read_byte_by_byte(&frame), (vec![message], None));
-
-        // "é" is c3 a9: the first piece ends after c3.
-        let frame = client_frame(0x81, "café".as_bytes());
-        let mut reader = FrameReader::new(MAX_MESSAGE_LEN);
-        assert_eq!(reader.read(&frame[..10]), Ok((10, None)));
-        let message = Event::Message(Message::Text("café".to_string()));
-        assert_eq!(reader.read(&frame[10..]), Ok((1, Some(message))));
-    }
-
-    /// The rules the first two bytes can break fail with those two bytes: no
-    /// need to wait for the length and the mask.
-    #[test]
-    fn errors_in_the_first_two_bytes_come_before_the_rest_of_the_header() {
-        let cases = [
-            ([0xc1, 0x85], ProtocolError::ReservedBits),
-            ([0x83, 0x80], ProtocolError::ReservedOpcode(0x3)),
-            ([0x8b, 0x80], ProtocolError::ReservedOpcode(0xB)),
-            ([0x09, 0x84], ProtocolError::FragmentedControlFrame),
-            ([0x89, 0xfe], ProtocolError::ControlFrameTooLong),
-            ([0x89, 0xff], ProtocolError::ControlFrameTooLong),
-        ];
-        for (first_two, error) in cases {
-            assert_eq!(parse_header(&first_two[..1]), Ok(None), "{error:?}");
-            assert_eq!(parse_header(&first_two), Err(error));
-            assert_eq!(
-                FrameReader::new(MAX_MESSAGE_LEN).read(&first_two),
-                Err(error)
-            );
-        }
-        // A valid start waits for the rest of the header, without using any
-        // of it, even when the rest will be wrong.
-        let high_bit_set = [
-            0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x37, 0xfa, 0x21, 0x3d,
-        ];
-        for len in 0..high_bit_set.len() {
-            let prefix = &high_bit_set[..len];
-            assert_eq!(parse_header(prefix), Ok(None), "{len} bytes");
-            let mut reader = FrameReader::new(MAX_MESSAGE_LEN);
-            assert_eq!(reader.read(prefix), Ok((0, None)), "{len} bytes");
-        }
-        let error = Err(ProtocolError::LengthHighBitSet);
-        assert_eq!(parse_header(&high_bit_set), error);
-    }
-
-    /// A frame that would make the message too big fails with its header,
-    /// before any of its payload arrives.
-    #[test]
-    fn the_size_limit_comes_from_the_header_alone() {
-        const LIMIT: usize = 10;
-        let too_big = client_frame(0x82, &[0; LIMIT + 1]);
-        let mut reader = FrameReader::new(LIMIT);
-        let error = ProtocolError::MessageTooBig;
-        assert_eq!(reader.read(&too_big[..6]), Err(error));
-        assert_eq!(error.close_code(), MESSAGE_TOO_BIG);
-
-        // Exactly the limit is fine.
-        let just_right = client_frame(0x82, &[0; LIMIT]);
-        let mut reader = FrameReader::new(LIMIT);
-        assert_eq!(reader.read(&just_right[..6]), Ok((6, None)));
-        let message = Event::Message(Message::Binary(vec![0; LIMIT]));
-        assert_eq!(reader.read(&just_right[6..]), Ok((LIMIT, Some(message))));
-
-        // A continuation counts what the message already holds: 6 + 5 > 10.
-        for (second, result) in [(&b"78901"[..], Err(error)), (b"7890", Ok((6, None)))] {
-            let mut reader = FrameReader::new(LIMIT);
-            let first = client_frame(0x02, b"123456");
-            assert_eq!(
-                reader.read(&first),
-                Ok((first.len(), Some(Event::Fragment)))
-            );
-            let header = &client_frame(0x80, second)[..6];
-            assert_eq!(reader.read(header), result, "{}", hex(second));
-        }
-
-        // A header that announces 2^63 - 1 bytes allocates nothing.
-        let header = header(true, Opcode::Binary, Some(KEY), 0);
-        let mut bytes = encode_any(
-            FrameHeader {
-                payload_len: u64::MAX >> 1,
-                ..header
-            },
-            b"",
-        );
-        assert_eq!(bytes.len(), MAX_HEADER_LEN);
-        let mut reader = FrameReader::new(MAX_MESSAGE_LEN);
-        assert_eq!(reader.read(&bytes), Err(error));
-        bytes.extend_from_slice(b"more");
-        assert_eq!(FrameReader::new(MAX_MESSAGE_LEN).read(&bytes), Err(error));
-    }
-
     // Messages: fragments, control frames between them, UTF-8 across frames.
 
-    /// Sends `frames` through one `FrameReader`, one at a time. For each
-    /// frame: its header and unmasked payload, then what the reader returns
-    /// (the bytes it used, and the event).
+    /// Sends `frames` through `parse_frame` and `Messages`, one line per frame.
     fn transcript(frames: &[Vec<u8>]) -> String {
-        let mut reader = FrameReader::new(MAX_MESSAGE_LEN);
+        let mut messages = Messages::new(MAX_MESSAGE_LEN);
         let mut lines = Vec::new();
         for bytes in frames {
-            let (header, payload) = read_any(bytes).unwrap();
-            lines.push(format!("{header:?} {:?}", ByteString(&payload)));
-            lines.push(format!("  -> {:?}", reader.read(bytes)));
+            let frame = read_whole_frame(bytes).unwrap();
+            lines.push(format!("{frame:?}"));
+            lines.push(format!("  -> {:?}", messages.push(frame)));
         }
-        read_events_split_anywhere(&frames.concat(), MAX_MESSAGE_LEN);
         lines.join("\n")
     }
 
@@ -1591,13 +1173,16 @@ mod tests {
                 let mut messages = Messages::new(MAX_MESSAGE_LEN);
                 let mut last = None;
                 for (i, piece) in pieces.iter().enumerate() {
-                    let opcode = if i == 0 {
-                        Opcode::Text
-                    } else {
-                        Opcode::Continuation
+                    let frame = Frame {
+                        fin: i == 2,
+                        opcode: if i == 0 {
+                            Opcode::Text
+                        } else {
+                            Opcode::Continuation
+                        },
+                        payload: piece.to_vec(),
                     };
-                    let header = header(i == 2, opcode, None, piece.len());
-                    last = Some(push_data(&mut messages, &header, piece));
+                    last = Some(messages.push(frame));
                 }
                 let expected = Event::Message(Message::Text(text.to_string()));
                 assert_eq!(last, Some(Ok(expected)), "cut at {first_cut}, {second_cut}");
@@ -1621,18 +1206,23 @@ mod tests {
         ];
         for (good, bad) in cases {
             let mut messages = Messages::new(MAX_MESSAGE_LEN);
-            let first = header(false, Opcode::Text, None, good.len());
-            let first = push_data(&mut messages, &first, good);
-            let second = header(false, Opcode::Continuation, None, bad.len());
-            let second = push_data(&mut messages, &second, bad);
+            let first = messages.push(Frame {
+                fin: false,
+                opcode: Opcode::Text,
+                payload: good.to_vec(),
+            });
+            let second = messages.push(Frame {
+                fin: false,
+                opcode: Opcode::Continuation,
+                payload: bad.to_vec(),
+            });
             let expected = (Ok(Event::Fragment), Err(ProtocolError::InvalidUtf8));
             assert_eq!((first, second), expected, "{} | {}", hex(good), hex(bad));
         }
     }
 
-    // Whatever the bytes, the reader returns events or an error: it never
-    // panics, never uses more bytes than it was given, and never holds more
-    // than the limit it was given.
+    // Whatever the bytes, the parser returns a frame or an error: it never
+    // panics, and never allocates more than the limit it was given.
 
     /// What a client might send: a message, whole or in fragments, with
     /// control frames in between. Often valid, sometimes subtly not.
@@ -1704,7 +1294,7 @@ mod tests {
         bytes.extend(mask.unwrap_or_default());
         bytes.extend(payload);
         if let Some(key) = mask {
-            apply_mask(&mut bytes[start..], key, 0);
+            apply_mask(&mut bytes[start..], key);
         }
         bytes
     }
@@ -1725,41 +1315,16 @@ mod tests {
         }
     }
 
-    /// Cuts `len` bytes into pieces of random sizes: often tiny, sometimes
-    /// big. Returns where the cuts go.
-    fn random_cuts(random: &mut Random, len: usize) -> Vec<usize> {
-        let mut cuts = Vec::new();
-        let mut at = 0;
-        loop {
-            at += match random.below(4) {
-                0 => 1,
-                1 => 1 + random.below(4),
-                2 => 1 + random.below(16),
-                _ => 1 + random.below(200),
-            };
-            if at >= len {
-                return cuts;
-            }
-            cuts.push(at);
-        }
-    }
-
     /// `InvalidCloseCode(1005)` -> `"InvalidCloseCode"`
     fn variant_name(error: ProtocolError) -> String {
         let name = format!("{error:?}");
         name.split('(').next().unwrap_or_default().to_string()
     }
 
-    /// Each input is read whole, and in pieces of random sizes: both must
-    /// give the same events and error. `read_available` checks, after every
-    /// read, that the reader used no more bytes than it was given, left only
-    /// part of a header unused, and holds no more than `LIMIT` bytes.
     #[test]
     fn fuzz_random_and_mutated_frames() {
         const LIMIT: usize = 1000;
         let mut random = Random(0x9e37_79b9_7f4a_7c15);
-        // A stream of its own, so that the inputs are those of stage 3.
-        let mut cutting = Random(0x2545_f491_4f6c_dd1d);
         let mut frames = 0;
         let mut messages_seen = 0;
         let mut errors_seen = std::collections::BTreeSet::new();
@@ -1768,26 +1333,32 @@ mod tests {
             if random.below(3) == 0 {
                 mutate(&mut random, &mut input);
             }
-            let (events, error) = read_events(&input, LIMIT);
-            let cuts = random_cuts(&mut cutting, input.len());
-            let in_pieces = read_events_cut_at(&input, &cuts, LIMIT);
-            assert_eq!(in_pieces, (events.clone(), error), "{}", hex(&input));
-            // A frame that failed gives no event; count it all the same.
-            frames += events.len() + usize::from(error.is_some());
-            for event in events {
-                match event {
-                    Event::Message(message) => {
+            let mut reader = &input[..];
+            let mut messages = Messages::new(LIMIT);
+            while let Some(frame) = next_frame(&mut reader, LIMIT) {
+                let frame = match frame {
+                    Ok(frame) => frame,
+                    Err(error) => {
+                        errors_seen.insert(variant_name(error));
+                        break;
+                    }
+                };
+                frames += 1;
+                assert!(frame.payload.len() <= LIMIT);
+                if frame.opcode.is_control() {
+                    assert!(frame.fin && frame.payload.len() <= 125, "{frame:?}");
+                }
+                match messages.push(frame) {
+                    Ok(Event::Message(message)) => {
                         messages_seen += 1;
                         assert!(message.payload().len() <= LIMIT);
                     }
-                    Event::Ping(payload) | Event::Pong(payload) => {
-                        assert!(payload.len() <= 125);
+                    Ok(_) => {}
+                    Err(error) => {
+                        errors_seen.insert(variant_name(error));
+                        break;
                     }
-                    Event::Fragment | Event::Close(_) => {}
                 }
-            }
-            if let Some(error) = error {
-                errors_seen.insert(variant_name(error));
             }
         }
         // The inputs reach every rule, and often get past all of them.
@@ -1796,8 +1367,7 @@ mod tests {
         assert_snapshot!(errors_seen.into_iter().collect::<Vec<_>>().join("\n"));
     }
 
-    /// `write_header` and `parse_header` are each other's inverse, and
-    /// `parse_header` waits until the whole header is there.
+    /// `write_header` and `parse_header` are each other's inverse.
     #[test]
     fn headers_round_trip() {
         let mut random = Random(42);
@@ -1824,13 +1394,8 @@ mod tests {
             };
             let mut bytes = Vec::new();
             write_header(&header, &mut bytes);
-            let header_len = bytes.len();
-            for len in 0..header_len {
-                assert_eq!(parse_header(&bytes[..len]), Ok(None), "{header:?}");
-            }
-            // What follows the header (the payload) is not part of it.
-            bytes.push(random.byte());
-            assert_eq!(parse_header(&bytes), Ok(Some((header, header_len))));
+            let length = bytes.len();
+            assert_eq!(parse_header(&bytes), Ok(Some((header, length))));
         }
     }
 }

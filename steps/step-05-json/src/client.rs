@@ -5,16 +5,13 @@
 //! that are already there and returns, so that one slow client can never
 //! hold up the others: that is the whole point of stage 4.
 
-use crate::http::{self, Response};
+use crate::handshake;
+use crate::http::{self, Request, Response};
 use crate::ws::{self, Event, Message, Opcode};
-use crate::{
-    CLOSE_TIMEOUT, MAX_CHAT_MESSAGE_LEN, MAX_UNSENT_BYTES, REQUEST_TIMEOUT, describe, handshake,
-    respond,
-};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The most bytes we read from one client in one turn of the loop, so that a
 /// client sending a flood cannot keep the loop from the others.
@@ -23,6 +20,25 @@ const MAX_READ_PER_TURN: usize = 256 * 1024;
 /// How much of an empty output buffer's memory a client keeps for next time.
 const KEPT_OUTPUT_CAPACITY: usize = 64 * 1024;
 
+/// The page served at `/`: the chat, with names.
+const INDEX_HTML: &str = include_str!("index.html");
+
+// ANCHOR: limits
+/// What a client is allowed. The loop decides (see `lib.rs`); a client
+/// keeps to what it is given.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long a client may take to send its whole request.
+    pub request_timeout: Duration,
+    /// How long we wait, after our close frame, for the client to close too.
+    pub close_timeout: Duration,
+    /// The largest message we accept, in bytes.
+    pub max_message_len: usize,
+    /// The most bytes we keep for a client that its socket has not taken.
+    pub max_unsent_bytes: usize,
+}
+// ANCHOR_END: limits
+
 // ANCHOR: client
 /// A client, from its first byte to its last.
 pub struct Client {
@@ -30,6 +46,7 @@ pub struct Client {
     pub peer: SocketAddr,
     /// The name it joined the chat with; `None` until it joins.
     pub name: Option<String>,
+    limits: Limits,
     state: State,
     /// Bytes that arrived and were not used yet: a request or a frame can
     /// come in many pieces, and waits here until the rest arrives.
@@ -42,7 +59,7 @@ pub struct Client {
     /// Our close frame, once we have decided to close. It goes out after the
     /// chat messages of this turn, so that a client still gets the messages
     /// it sent before the frame that broke a rule (or before its close).
-    last_word: Option<Vec<u8>>,
+    close_frame: Option<Vec<u8>>,
 }
 
 /// How far along the conversation with a client is.
@@ -50,7 +67,7 @@ enum State {
     /// Waiting for the whole HTTP request, until the deadline.
     Request { deadline: Instant },
     /// Speaking WebSocket.
-    Open { frames: ws::FrameReader },
+    Open { messages: ws::Messages },
     /// We said our last word (a close frame or an HTTP response). Once the
     /// output is out, we stop sending and wait for the client to hang up.
     Closing { deadline: Instant, sent_fin: bool },
@@ -61,7 +78,7 @@ enum State {
 
 impl Client {
     // ANCHOR: new
-    pub fn new(stream: TcpStream, peer: SocketAddr) -> io::Result<Client> {
+    pub fn new(stream: TcpStream, peer: SocketAddr, limits: Limits) -> io::Result<Client> {
         // Every read and write now returns at once, with `WouldBlock` when it
         // would have had to wait.
         stream.set_nonblocking(true)?;
@@ -73,13 +90,14 @@ impl Client {
             stream,
             peer,
             name: None,
+            limits,
             state: State::Request {
-                deadline: Instant::now() + REQUEST_TIMEOUT,
+                deadline: Instant::now() + limits.request_timeout,
             },
             input: Vec::new(),
             output: VecDeque::new(),
             input_ended: false,
-            last_word: None,
+            close_frame: None,
         })
     }
     // ANCHOR_END: new
@@ -97,7 +115,7 @@ impl Client {
     /// Whether the client is on its way out: we have said our last word to
     /// it (it still gets this turn's chat), or more.
     pub fn is_leaving(&self) -> bool {
-        !self.is_open() || self.last_word.is_some()
+        !self.is_open() || self.close_frame.is_some()
     }
     // ANCHOR_END: is_leaving
 
@@ -120,7 +138,7 @@ impl Client {
             // A client may stop sending and still read: our last words go
             // out before we hang up, however early it stopped.
             if (self.input_ended && sent_fin) || Instant::now() > deadline {
-                self.close("disconnected");
+                self.give_up("disconnected");
             }
         }
         received > 0
@@ -140,7 +158,7 @@ impl Client {
                 // Nothing more for now: not an error on a nonblocking socket.
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => self.close(&format!("connection failed: {error}")),
+                Err(error) => self.give_up(&format!("connection failed: {error}")),
             }
         }
         received
@@ -158,9 +176,9 @@ impl Client {
                 self.input.drain(..used);
                 request
             }
-            Ok(None) if self.input_ended => return self.close("left without a whole request"),
+            Ok(None) if self.input_ended => return self.give_up("left without a whole request"),
             Ok(None) if Instant::now() > deadline => {
-                return self.close("took too long to send a request");
+                return self.give_up("took too long to send a request");
             }
             Ok(None) => return, // wait for the rest
             Err(error) => {
@@ -176,7 +194,7 @@ impl Client {
             Ok(response) => {
                 self.queue(&response.to_bytes());
                 self.state = State::Open {
-                    frames: ws::FrameReader::new(MAX_CHAT_MESSAGE_LEN),
+                    messages: ws::Messages::new(self.limits.max_message_len),
                 };
                 println!("{peer}: handshake done; from now on it speaks WebSocket");
             }
@@ -194,27 +212,35 @@ impl Client {
             "{}: answered {} {}",
             self.peer, response.status, response.reason
         );
-        self.start_closing();
+        self.hang_up();
     }
     // ANCHOR_END: read_request
 
     // ANCHOR: read_frames
     // ANCHOR: read_frames_loop
-    /// Reads every frame that has arrived, whole or in part, and acts on it.
+    /// Reads every whole frame that has arrived, and acts on it. The rest of
+    /// a frame still on its way stays in `input` for the next turn.
     fn read_frames(&mut self, chat: &mut Vec<Message>) {
-        let State::Open { frames } = &mut self.state else {
+        let State::Open { messages } = &mut self.state else {
             return;
         };
         let mut used = 0;
         let mut events = Vec::new();
         let mut failure = None;
         loop {
-            match frames.read(&self.input[used..]) {
-                Ok((count, event)) => {
-                    used += count;
-                    let Some(event) = event else {
-                        break; // the rest has not arrived yet
-                    };
+            let frame = match ws::parse_frame(&self.input[used..], self.limits.max_message_len) {
+                Ok(Some((frame, len))) => {
+                    used += len;
+                    frame
+                }
+                Ok(None) => break, // the rest has not arrived yet
+                Err(error) => {
+                    failure = Some(error);
+                    break;
+                }
+            };
+            match messages.push(frame) {
+                Ok(event) => {
                     // Nothing after a close frame is for us: stop there.
                     let is_close = matches!(event, Event::Close(_));
                     events.push(event);
@@ -232,15 +258,15 @@ impl Client {
         for event in events {
             self.handle(event, chat);
         }
-        if self.last_word.is_some() {
+        if self.close_frame.is_some() {
             return; // a close frame came before the failure, and was answered
         }
         if let Some(error) = failure {
             let code = error.close_code();
-            self.send_close(&ws::close_payload(code, &error.to_string()));
+            self.start_closing(&ws::close_payload(code, &error.to_string()));
             println!("{}: {error} -> close {code}", self.peer);
         } else if self.input_ended {
-            self.close("left without a close frame");
+            self.give_up("left without a close frame");
         }
     }
     // ANCHOR_END: read_frames_loop
@@ -248,7 +274,7 @@ impl Client {
     // ANCHOR: last_word
     /// Acts on one event: a message for the chat, a ping, a pong, a close.
     fn handle(&mut self, event: Event, chat: &mut Vec<Message>) {
-        if self.last_word.is_some() {
+        if self.close_frame.is_some() {
             return; // after our close frame, nothing is for us
         }
         let peer = self.peer;
@@ -268,30 +294,33 @@ impl Client {
                     Some(code) => ws::close_payload(code, ""),
                     None => Vec::new(),
                 };
-                self.send_close(&payload);
+                self.start_closing(&payload);
                 println!("{peer}: close {close} -> close");
             }
         }
     }
 
-    /// Our close frame: the last frame this client gets from us, after the
-    /// chat messages of this turn (see [`Client::send`]).
-    fn send_close(&mut self, payload: &[u8]) {
-        self.last_word = Some(ws::encode_frame(Opcode::Close, payload));
+    /// Starts the closing handshake: our close frame is the last frame this
+    /// client gets from us, after the chat messages of this turn (see
+    /// [`Client::flush`]).
+    fn start_closing(&mut self, payload: &[u8]) {
+        self.close_frame = Some(ws::encode_frame(Opcode::Close, payload));
     }
     // ANCHOR_END: last_word
     // ANCHOR_END: read_frames
 
-    fn start_closing(&mut self) {
+    /// Our last word is queued: once it is out, stop sending, and wait (up
+    /// to the close timeout) for the client to hang up too.
+    fn hang_up(&mut self) {
         self.state = State::Closing {
-            deadline: Instant::now() + CLOSE_TIMEOUT,
+            deadline: Instant::now() + self.limits.close_timeout,
             sent_fin: false,
         };
     }
 
     // ANCHOR: send
-    /// Adds a chat message for this client, if it takes part in the chat.
-    pub fn send_message(&mut self, frame: &[u8]) {
+    /// Queues a chat message for this client, if it takes part in the chat.
+    pub fn queue_chat(&mut self, frame: &[u8]) {
         if self.is_open() {
             self.queue(frame);
         }
@@ -300,11 +329,11 @@ impl Client {
     // ANCHOR: queue
     /// Adds bytes to the output, unless the client is too far behind.
     fn queue(&mut self, bytes: &[u8]) {
-        if self.output.len() + bytes.len() > MAX_UNSENT_BYTES {
+        if self.output.len() + bytes.len() > self.limits.max_unsent_bytes {
             // A close frame would have to wait behind everything it has not
             // read: we just hang up.
             let unsent = self.output.len();
-            return self.close(&format!("too slow: {unsent} bytes unsent, disconnected"));
+            return self.give_up(&format!("too slow: {unsent} bytes unsent, disconnected"));
         }
         self.output.extend(bytes);
     }
@@ -313,10 +342,10 @@ impl Client {
     // ANCHOR: write
     /// Writes as much of the output as the socket takes without waiting.
     /// Returns whether anything went out.
-    pub fn send(&mut self) -> bool {
-        if let Some(close_frame) = self.last_word.take() {
+    pub fn flush(&mut self) -> bool {
+        if let Some(close_frame) = self.close_frame.take() {
             self.queue(&close_frame);
-            self.start_closing();
+            self.hang_up();
         }
         let mut sent = 0;
         while !self.output.is_empty() && !self.is_closed() {
@@ -330,7 +359,7 @@ impl Client {
                 // The socket's buffer is full: the rest waits for next turn.
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) => self.close(&format!("connection failed: {error}")),
+                Err(error) => self.give_up(&format!("connection failed: {error}")),
             }
         }
         if self.output.is_empty() {
@@ -355,10 +384,39 @@ impl Client {
     // ANCHOR_END: send
 
     // ANCHOR: give_up
-    /// Gives up on the client: the loop drops it, which closes the socket.
-    fn close(&mut self, why: &str) {
+    /// Gives up on the client, without a close frame: the loop drops it,
+    /// which closes the socket.
+    fn give_up(&mut self, why: &str) {
         println!("{}: {why}", self.peer);
         self.state = State::Closed;
     }
     // ANCHOR_END: give_up
+}
+
+// ANCHOR: respond
+/// `GET /` gets the page; every other request gets itself back, as plain text.
+fn respond(request: &Request) -> Response {
+    if request.method == "GET" && request.target == "/" {
+        return Response::new(200, "OK")
+            .with_header("Connection", "close")
+            .with_body("text/html; charset=utf-8", INDEX_HTML);
+    }
+    Response::new(200, "OK")
+        .with_header("Connection", "close")
+        .with_body("text/plain; charset=utf-8", request.to_bytes())
+}
+// ANCHOR_END: respond
+
+/// How the log shows a message: its kind and size, and how a text starts.
+fn describe(message: &Message) -> String {
+    match message {
+        Message::Text(text) => {
+            // `{:?}` quotes the text and escapes control characters, so that
+            // a client cannot send escape codes to our terminal.
+            let start: String = text.chars().take(40).collect();
+            let more = if start.len() < text.len() { "..." } else { "" };
+            format!("text of {} bytes {start:?}{more}", text.len())
+        }
+        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
+    }
 }

@@ -17,13 +17,11 @@ pub mod ws;
 #[cfg(test)]
 mod random;
 
-use client::Client;
-use http::{Request, Response};
+use client::{Client, Limits};
 use std::io;
 use std::net::TcpListener;
 use std::thread;
 use std::time::Duration;
-use ws::Message;
 
 /// How long a client may take to send its whole request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,8 +46,13 @@ pub const MAX_CHAT_MESSAGE_LEN: usize = 64 * 1024;
 pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
 // ANCHOR_END: max_unsent
 
-/// The page served at `/`: the chat, with names.
-const INDEX_HTML: &str = include_str!("index.html");
+/// What every client is allowed.
+const LIMITS: Limits = Limits {
+    request_timeout: REQUEST_TIMEOUT,
+    close_timeout: CLOSE_TIMEOUT,
+    max_message_len: MAX_CHAT_MESSAGE_LEN,
+    max_unsent_bytes: MAX_UNSENT_BYTES,
+};
 
 // ANCHOR: idle_constants
 /// The shortest and longest the loop sleeps after a turn with nothing to do.
@@ -78,7 +81,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         chat::handle(&chat, &mut clients);
         chat::announce_departures(&mut clients);
         for client in &mut clients {
-            busy |= client.send();
+            busy |= client.flush();
         }
         // Dropping a client closes its socket.
         clients.retain(|client| !client.is_closed());
@@ -87,20 +90,6 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 }
 // ANCHOR_END: serve
 
-// ANCHOR: respond
-/// `GET /` gets the page; every other request gets itself back, as plain text.
-fn respond(request: &Request) -> Response {
-    if request.method == "GET" && request.target == "/" {
-        return Response::new(200, "OK")
-            .with_header("Connection", "close")
-            .with_body("text/html; charset=utf-8", INDEX_HTML);
-    }
-    Response::new(200, "OK")
-        .with_header("Connection", "close")
-        .with_body("text/plain; charset=utf-8", request.to_bytes())
-}
-// ANCHOR_END: respond
-
 // ANCHOR: accept
 /// Accepts everyone who is waiting to connect, without waiting for anyone.
 /// Returns whether anyone was accepted.
@@ -108,7 +97,7 @@ fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> bool
     let mut accepted = false;
     loop {
         match listener.accept() {
-            Ok((stream, peer)) => match Client::new(stream, peer) {
+            Ok((stream, peer)) => match Client::new(stream, peer, LIMITS) {
                 Ok(client) => {
                     clients.push(client);
                     accepted = true;
@@ -156,17 +145,3 @@ impl IdleSleep {
     }
 }
 // ANCHOR_END: idle_sleep
-
-/// How the log shows a message: its kind and size, and how a text starts.
-fn describe(message: &Message) -> String {
-    match message {
-        Message::Text(text) => {
-            // `{:?}` quotes the text and escapes control characters, so that
-            // a client cannot send escape codes to our terminal.
-            let start: String = text.chars().take(40).collect();
-            let more = if start.len() < text.len() { "..." } else { "" };
-            format!("text of {} bytes {start:?}{more}", text.len())
-        }
-        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
-    }
-}

@@ -155,14 +155,14 @@ fn error(reason: &str) -> Value {
 
 // ANCHOR: send
 fn send_to(client: &mut Client, value: &Value) {
-    client.send_message(&text_frame(value));
+    client.queue_chat(&text_frame(value));
 }
 
 /// Every client who joined. The frame is encoded once for all of them.
 fn send_to_everyone(value: &Value, clients: &mut [Client]) {
     let frame = text_frame(value);
     for client in clients.iter_mut().filter(|client| client.name.is_some()) {
-        client.send_message(&frame);
+        client.queue_chat(&frame);
     }
 }
 
@@ -170,7 +170,7 @@ fn send_to_everyone_but(sender: usize, value: &Value, clients: &mut [Client]) {
     let frame = text_frame(value);
     for (index, client) in clients.iter_mut().enumerate() {
         if index != sender && client.name.is_some() {
-            client.send_message(&frame);
+            client.queue_chat(&frame);
         }
     }
 }

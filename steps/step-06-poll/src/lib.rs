@@ -20,13 +20,11 @@ pub mod ws;
 #[cfg(test)]
 mod random;
 
-use client::Client;
-use http::{Request, Response};
+use client::{Client, Limits};
 use poll::{POLLIN, PollFd};
 use std::io;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
-use ws::Message;
 
 /// How long a client may take to send its whole request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -51,8 +49,13 @@ pub const MAX_CHAT_MESSAGE_LEN: usize = 64 * 1024;
 pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
 // ANCHOR_END: max_unsent
 
-/// The page served at `/`: the chat, with names.
-const INDEX_HTML: &str = include_str!("index.html");
+/// What every client is allowed.
+const LIMITS: Limits = Limits {
+    request_timeout: REQUEST_TIMEOUT,
+    close_timeout: CLOSE_TIMEOUT,
+    max_message_len: MAX_CHAT_MESSAGE_LEN,
+    max_unsent_bytes: MAX_UNSENT_BYTES,
+};
 
 // ANCHOR: accept_pause
 /// How long we stop accepting after `accept` fails, for example because the
@@ -76,20 +79,14 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
             accept_paused_until = None;
         }
         wait_for_sockets(&listener, accept_paused_until, &clients, &mut sockets)?;
-        if sockets[0].is_ready()
-            && let Err(error) = accept_new_clients(&listener, &mut clients)
-        {
-            println!("accept failed: {error}; trying again in {ACCEPT_PAUSE:?}");
-            accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
-        }
         let now = Instant::now();
         // Each message, with the index of the client that sent it.
         let mut chat = Vec::new();
-        // `zip` stops at the shorter of the two: clients accepted just now
-        // have no entry in `sockets` yet, and wait for the next turn.
-        for (index, (client, socket)) in clients.iter_mut().zip(&sockets[1..]).enumerate() {
+        // `sockets[index + 1]` is the entry of `clients[index]`: the listener
+        // comes first, and nobody joins or leaves until the end of the turn.
+        for (index, client) in clients.iter_mut().enumerate() {
             let time_is_up = client.deadline().is_some_and(|deadline| now >= deadline);
-            if !socket.is_ready() && !time_is_up {
+            if !sockets[index + 1].is_ready() && !time_is_up {
                 continue; // nothing happened: no need to even look
             }
             let mut messages = Vec::new();
@@ -99,10 +96,16 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         chat::handle(&chat, &mut clients);
         chat::announce_departures(&mut clients);
         for client in &mut clients {
-            client.send();
+            client.flush();
         }
         // Dropping a client closes its socket.
         clients.retain(|client| !client.is_closed());
+        if sockets[0].is_ready()
+            && let Err(error) = accept_new_clients(&listener, &mut clients)
+        {
+            println!("accept failed: {error}; trying again in {ACCEPT_PAUSE:?}");
+            accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
+        }
     }
 }
 // ANCHOR_END: serve
@@ -133,27 +136,13 @@ fn wait_for_sockets(
 }
 // ANCHOR_END: wait_for_sockets
 
-// ANCHOR: respond
-/// `GET /` gets the page; every other request gets itself back, as plain text.
-fn respond(request: &Request) -> Response {
-    if request.method == "GET" && request.target == "/" {
-        return Response::new(200, "OK")
-            .with_header("Connection", "close")
-            .with_body("text/html; charset=utf-8", INDEX_HTML);
-    }
-    Response::new(200, "OK")
-        .with_header("Connection", "close")
-        .with_body("text/plain; charset=utf-8", request.to_bytes())
-}
-// ANCHOR_END: respond
-
 // ANCHOR: accept
 /// Accepts everyone who is waiting to connect, without waiting for anyone.
 /// Fails if `accept` does, for example with too many open files.
 fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> io::Result<()> {
     loop {
         match listener.accept() {
-            Ok((stream, peer)) => match Client::new(stream, peer) {
+            Ok((stream, peer)) => match Client::new(stream, peer, LIMITS) {
                 Ok(client) => clients.push(client),
                 Err(error) => println!("{peer}: cannot serve: {error}"),
             },
@@ -163,17 +152,3 @@ fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> io::
     }
 }
 // ANCHOR_END: accept
-
-/// How the log shows a message: its kind and size, and how a text starts.
-fn describe(message: &Message) -> String {
-    match message {
-        Message::Text(text) => {
-            // `{:?}` quotes the text and escapes control characters, so that
-            // a client cannot send escape codes to our terminal.
-            let start: String = text.chars().take(40).collect();
-            let more = if start.len() < text.len() { "..." } else { "" };
-            format!("text of {} bytes {start:?}{more}", text.len())
-        }
-        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
-    }
-}
