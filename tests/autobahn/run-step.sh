@@ -33,14 +33,11 @@ step="$1"
 shift
 
 # NON-STRICT means: the case passes, but a stricter reading of the RFC wants
-# more. Step 03 reads a whole frame before it checks the frame's UTF-8, so it
-# cannot fail in the middle of a frame, which 6.4.3 and 6.4.4 ask for.
-# Failing fast within a fragment is allowed to stay NON-STRICT there, and
-# only there: any other NON-STRICT case fails the run.
-case "$step" in
-    step-03) default_allowed="6.4.3 6.4.4" ;;
-    *) default_allowed="" ;;
-esac
+# more. Every stage parses a whole frame before it checks the frame's UTF-8
+# (as tungstenite does), so it cannot fail in the middle of a frame, which
+# 6.4.3 and 6.4.4 ask for. Failing fast within a fragment is allowed to stay
+# NON-STRICT there, and only there: any other NON-STRICT case fails the run.
+default_allowed="6.4.3 6.4.4"
 allowed="${AUTOBAHN_ALLOW_NON_STRICT-$default_allowed}"
 export AUTOBAHN_OUT="${AUTOBAHN_OUT:-/tmp/autobahn-$step}"
 

@@ -4,6 +4,10 @@
 //! `200 OK` with the request itself as plain text. Run it with
 //! `cargo run -p step-01` and try `curl -s -d hello http://127.0.0.1:8080/x`.
 
+// First, so that every module after it can use `log!`.
+#[macro_use]
+pub mod log;
+
 pub mod http;
 
 use http::{Request, Response};
@@ -23,10 +27,10 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
             // and go on to the next one.
             Ok(stream) => {
                 if let Err(error) = handle_client(stream) {
-                    println!("client error: {error}");
+                    log!("client error: {error}");
                 }
             }
-            Err(error) => println!("accept failed: {error}"),
+            Err(error) => log!("accept failed: {error}"),
         }
     }
     Ok(())
@@ -36,13 +40,13 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 // ANCHOR: handle_client
 fn handle_client(stream: TcpStream) -> io::Result<()> {
     let peer = stream.peer_addr()?;
-    println!("{peer}: connected");
+    log!("{peer}: connected");
     let deadline = Instant::now() + REQUEST_TIMEOUT;
     let mut reader = BufReader::new(DeadlineReader::new(&stream, deadline));
     let request = match http::read_request(&mut reader) {
         Ok(request) => request,
         Err(error) => {
-            println!("{peer}: {error}");
+            log!("{peer}: {error}");
             // Some failures leave nothing to answer: then we just hang up.
             if let Some(response) = error.response() {
                 send(&stream, peer, &response)?;
@@ -50,7 +54,11 @@ fn handle_client(stream: TcpStream) -> io::Result<()> {
             return Ok(());
         }
     };
-    println!("{peer}: {} {}", request.method, request.target);
+    log!(
+        "{peer}: {} {}",
+        request.method,
+        log::escape(&request.target)
+    );
     send(&stream, peer, &respond(&request))
 }
 
@@ -60,7 +68,7 @@ fn handle_client(stream: TcpStream) -> io::Result<()> {
 /// to write while the reader above still borrows the stream for reading.
 fn send(mut stream: &TcpStream, peer: SocketAddr, response: &Response) -> io::Result<()> {
     stream.write_all(&response.to_bytes())?;
-    println!("{peer}: answered {} {}", response.status, response.reason);
+    log!("{peer}: answered {} {}", response.status, response.reason);
     Ok(())
 }
 // ANCHOR_END: handle_client

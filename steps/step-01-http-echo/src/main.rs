@@ -10,7 +10,8 @@ fn main() -> std::io::Result<()> {
         .unwrap_or("127.0.0.1:8080".to_string());
     let listener = TcpListener::bind(&address)?;
     let url = format!("http://{}", listener.local_addr()?);
-    println!("Listening on {url}");
-    println!("Try: curl -s -d hello {url}/x");
+    step_01::log::to_stdout();
+    step_01::log!("Listening on {url}");
+    step_01::log!("Try: curl -s -d hello {url}/x");
     step_01::serve(listener)
 }

@@ -6,6 +6,10 @@
 //! opens a WebSocket, so a browser can show the handshake in its network tab.
 //! Run it with `cargo run -p step-02` and open http://127.0.0.1:8080.
 
+// First, so that every module after it can use `log!`.
+#[macro_use]
+pub mod log;
+
 pub mod handshake;
 pub mod http;
 
@@ -33,10 +37,10 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
             // and go on to the next one.
             Ok(stream) => {
                 if let Err(error) = handle_client(stream) {
-                    println!("client error: {error}");
+                    log!("client error: {error}");
                 }
             }
-            Err(error) => println!("accept failed: {error}"),
+            Err(error) => log!("accept failed: {error}"),
         }
     }
     Ok(())
@@ -46,13 +50,13 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 // ANCHOR: handle_client
 fn handle_client(stream: TcpStream) -> io::Result<()> {
     let peer = stream.peer_addr()?;
-    println!("{peer}: connected");
+    log!("{peer}: connected");
     let deadline = Instant::now() + REQUEST_TIMEOUT;
     let mut reader = BufReader::new(DeadlineReader::new(&stream, deadline));
     let request = match http::read_request(&mut reader) {
         Ok(request) => request,
         Err(error) => {
-            println!("{peer}: {error}");
+            log!("{peer}: {error}");
             // Some failures leave nothing to answer: then we just hang up.
             if let Some(response) = error.response() {
                 send(&stream, peer, &response)?;
@@ -60,7 +64,11 @@ fn handle_client(stream: TcpStream) -> io::Result<()> {
             return Ok(());
         }
     };
-    println!("{peer}: {} {}", request.method, request.target);
+    log!(
+        "{peer}: {} {}",
+        request.method,
+        log::escape(&request.target)
+    );
     if handshake::is_upgrade_request(&request) {
         return upgrade(&stream, peer, &request, reader);
     }
@@ -73,7 +81,7 @@ fn handle_client(stream: TcpStream) -> io::Result<()> {
 /// to write while the reader above still borrows the stream for reading.
 fn send(mut stream: &TcpStream, peer: SocketAddr, response: &Response) -> io::Result<()> {
     stream.write_all(&response.to_bytes())?;
-    println!("{peer}: answered {} {}", response.status, response.reason);
+    log!("{peer}: answered {} {}", response.status, response.reason);
     Ok(())
 }
 // ANCHOR_END: handle_client
@@ -104,12 +112,12 @@ fn upgrade(
     let response = match handshake::accept(request) {
         Ok(response) => response,
         Err(error) => {
-            println!("{peer}: upgrade refused: {error:?}");
+            log!("{peer}: upgrade refused: {error:?}");
             return send(stream, peer, &error.response());
         }
     };
     send(stream, peer, &response)?;
-    println!("{peer}: handshake done; from now on it speaks WebSocket");
+    log!("{peer}: handshake done; from now on it speaks WebSocket");
     // The reader may already hold bytes the client sent after its request,
     // so we keep reading through it rather than from the stream directly.
     reader.get_mut().deadline = Instant::now() + LISTEN_AFTER_UPGRADE;
@@ -121,9 +129,9 @@ fn upgrade(
             Err(error) if error.kind() == io::ErrorKind::TimedOut => break,
             Err(error) => return Err(error),
         };
-        println!("{peer}: {received} bytes: {}", hex(&buffer[..received]));
+        log!("{peer}: {received} bytes: {}", hex(&buffer[..received]));
     }
-    println!("{peer}: hanging up (stage 3 will answer these frames)");
+    log!("{peer}: hanging up (stage 3 will answer these frames)");
     Ok(())
 }
 

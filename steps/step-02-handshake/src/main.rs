@@ -10,7 +10,8 @@ fn main() -> std::io::Result<()> {
         .unwrap_or("127.0.0.1:8080".to_string());
     let listener = TcpListener::bind(&address)?;
     let url = format!("http://{}", listener.local_addr()?);
-    println!("Listening on {url}");
-    println!("Open {url} in a browser, or try: curl -s -d hello {url}/x");
+    step_02::log::to_stdout();
+    step_02::log!("Listening on {url}");
+    step_02::log!("Open {url} in a browser, or try: curl -s -d hello {url}/x");
     step_02::serve(listener)
 }

@@ -7,6 +7,10 @@
 //! It still serves one client at a time: stage 4 changes that.
 //! Run it with `cargo run -p step-03` and open http://127.0.0.1:8080.
 
+// First, so that every module after it can use `log!`.
+#[macro_use]
+pub mod log;
+
 pub mod handshake;
 pub mod http;
 pub mod ws;
@@ -38,10 +42,10 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
             // and go on to the next one.
             Ok(stream) => {
                 if let Err(error) = handle_client(stream) {
-                    println!("client error: {error}");
+                    log!("client error: {error}");
                 }
             }
-            Err(error) => println!("accept failed: {error}"),
+            Err(error) => log!("accept failed: {error}"),
         }
     }
     Ok(())
@@ -51,13 +55,13 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
 // ANCHOR: handle_client
 fn handle_client(stream: TcpStream) -> io::Result<()> {
     let peer = stream.peer_addr()?;
-    println!("{peer}: connected");
+    log!("{peer}: connected");
     let deadline = Instant::now() + REQUEST_TIMEOUT;
     let mut reader = BufReader::new(DeadlineReader::new(&stream, deadline));
     let request = match http::read_request(&mut reader) {
         Ok(request) => request,
         Err(error) => {
-            println!("{peer}: {error}");
+            log!("{peer}: {error}");
             // Some failures leave nothing to answer: then we just hang up.
             if let Some(response) = error.response() {
                 send(&stream, peer, &response)?;
@@ -65,7 +69,11 @@ fn handle_client(stream: TcpStream) -> io::Result<()> {
             return Ok(());
         }
     };
-    println!("{peer}: {} {}", request.method, request.target);
+    log!(
+        "{peer}: {} {}",
+        request.method,
+        log::escape(&request.target)
+    );
     if handshake::is_upgrade_request(&request) {
         return upgrade(&stream, peer, &request, reader);
     }
@@ -78,7 +86,7 @@ fn handle_client(stream: TcpStream) -> io::Result<()> {
 /// to write while the reader above still borrows the stream for reading.
 fn send(mut stream: &TcpStream, peer: SocketAddr, response: &Response) -> io::Result<()> {
     stream.write_all(&response.to_bytes())?;
-    println!("{peer}: answered {} {}", response.status, response.reason);
+    log!("{peer}: answered {} {}", response.status, response.reason);
     Ok(())
 }
 // ANCHOR_END: handle_client
@@ -109,12 +117,12 @@ fn upgrade(
     let response = match handshake::accept(request) {
         Ok(response) => response,
         Err(error) => {
-            println!("{peer}: upgrade refused: {error:?}");
+            log!("{peer}: upgrade refused: {error:?}");
             return send(stream, peer, &error.response());
         }
     };
     send(stream, peer, &response)?;
-    println!("{peer}: handshake done; from now on it speaks WebSocket");
+    log!("{peer}: handshake done; from now on it speaks WebSocket");
     // The reader may already hold bytes the client sent after its request,
     // so we keep reading through it rather than from the stream directly.
     // A WebSocket stays open for as long as the client likes: no deadline.
@@ -141,16 +149,16 @@ fn echo(
         match event {
             Ok(Event::Message(message)) => {
                 send_frame(stream, message.opcode(), message.payload())?;
-                println!("{peer}: {} -> echoed", describe(&message));
+                log!("{peer}: {} -> echoed", describe(&message));
             }
             Ok(Event::Fragment) => {}
             Ok(Event::Ping(payload)) => {
                 send_frame(stream, Opcode::Pong, &payload)?;
-                println!("{peer}: ping -> pong");
+                log!("{peer}: ping -> pong");
             }
             // We never send pings, so this pong answers nothing: a client
             // may send one as a heartbeat, and it needs no answer.
-            Ok(Event::Pong(_)) => println!("{peer}: pong, ignored"),
+            Ok(Event::Pong(_)) => log!("{peer}: pong, ignored"),
             Ok(Event::Close(close)) => {
                 // Echo the client's status code, if it sent one.
                 let payload = match close.code {
@@ -158,7 +166,7 @@ fn echo(
                     None => Vec::new(),
                 };
                 send_frame(stream, Opcode::Close, &payload)?;
-                println!("{peer}: close {close} -> close");
+                log!("{peer}: close {close} -> close");
                 hang_up(stream, peer, reader);
                 return Ok(());
             }
@@ -167,12 +175,12 @@ fn echo(
                 let code = error.close_code();
                 let payload = ws::close_payload(code, &error.to_string());
                 send_frame(stream, Opcode::Close, &payload)?;
-                println!("{peer}: {error} -> close {code}");
+                log!("{peer}: {error} -> close {code}");
                 hang_up(stream, peer, reader);
                 return Ok(());
             }
             Err(ReadError::Io(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
-                println!("{peer}: left without a close frame");
+                log!("{peer}: left without a close frame");
                 return Ok(());
             }
             Err(ReadError::Io(error)) => return Err(error),
@@ -214,7 +222,7 @@ fn hang_up(stream: &TcpStream, peer: SocketAddr, reader: &mut BufReader<Deadline
     let _ = stream.shutdown(Shutdown::Write);
     reader.get_mut().deadline = Some(Instant::now() + CLOSE_TIMEOUT);
     let _ = io::copy(reader, &mut io::sink());
-    println!("{peer}: disconnected");
+    log!("{peer}: disconnected");
 }
 // ANCHOR_END: hang_up
 

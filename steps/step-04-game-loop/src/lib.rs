@@ -8,6 +8,10 @@
 //! Run it with `cargo run -p step-04` and open http://127.0.0.1:8080 in two
 //! browser tabs.
 
+// First, so that every module after it can use `log!`.
+#[macro_use]
+pub mod log;
+
 pub mod client;
 pub mod handshake;
 pub mod http;
@@ -90,12 +94,12 @@ fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> bool
                     clients.push(client);
                     accepted = true;
                 }
-                Err(error) => println!("{peer}: cannot serve: {error}"),
+                Err(error) => log!("{peer}: cannot serve: {error}"),
             },
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => return accepted,
             Err(error) => {
                 // For example too many open files: try again next turn.
-                println!("accept failed: {error}");
+                log!("accept failed: {error}");
                 return accepted;
             }
         }

@@ -10,7 +10,8 @@ fn main() -> std::io::Result<()> {
         .unwrap_or("127.0.0.1:8080".to_string());
     let listener = TcpListener::bind(&address)?;
     let url = format!("http://{}", listener.local_addr()?);
-    println!("Listening on {url}");
-    println!("Open {url} in two browser tabs, and chat between them");
+    step_04::log::to_stdout();
+    step_04::log!("Listening on {url}");
+    step_04::log!("Open {url} in two browser tabs, and chat between them");
     step_04::serve(listener)
 }

@@ -27,7 +27,7 @@ pub const MAX_NAME_CHARS: usize = 32;
 pub fn handle(chat: &[(usize, Message)], clients: &mut [Client]) {
     for (sender, message) in chat {
         if let Err(reason) = handle_one(*sender, message, clients) {
-            println!("{}: refused: {reason}", clients[*sender].peer);
+            log!("{}: refused: {reason}", clients[*sender].peer);
             send_to(&mut clients[*sender], &error(&reason));
         }
     }
@@ -62,7 +62,7 @@ fn join(sender: usize, request: &Value, clients: &mut [Client]) -> Result<(), St
         return Err(format!("the name {name:?} is taken"));
     }
     clients[sender].name = Some(name.clone());
-    println!("{}: joined as {name:?}", clients[sender].peer);
+    log!("{}: joined as {name:?}", clients[sender].peer);
     let users = clients.iter().filter_map(|client| client.name.clone());
     let welcome = Value::object([
         ("type", Value::from("welcome")),
@@ -133,7 +133,7 @@ pub fn announce_departures(clients: &mut [Client]) {
         if client.is_leaving() {
             // `take` empties the name: each departure is announced once.
             if let Some(name) = client.name.take() {
-                println!("{}: {name:?} left", client.peer);
+                log!("{}: {name:?} left", client.peer);
                 departed.push(name);
             }
         }

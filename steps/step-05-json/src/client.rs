@@ -5,9 +5,9 @@
 //! that are already there and returns, so that one slow client can never
 //! hold up the others: that is the whole point of stage 4.
 
-use crate::handshake;
 use crate::http::{self, Request, Response};
 use crate::ws::{self, Event, Message, Opcode};
+use crate::{handshake, log};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -85,7 +85,7 @@ impl Client {
         // Send small frames at once instead of waiting to fill a packet
         // (Nagle's algorithm), which can add 40 ms to every chat message.
         stream.set_nodelay(true)?;
-        println!("{peer}: connected");
+        log!("{peer}: connected");
         Ok(Client {
             stream,
             peer,
@@ -182,11 +182,15 @@ impl Client {
             }
             Ok(None) => return, // wait for the rest
             Err(error) => {
-                println!("{peer}: {error}");
+                log!("{peer}: {error}");
                 return self.answer(&error.response());
             }
         };
-        println!("{peer}: {} {}", request.method, request.target);
+        log!(
+            "{peer}: {} {}",
+            request.method,
+            log::escape(&request.target)
+        );
         if !handshake::is_upgrade_request(&request) {
             return self.answer(&respond(&request));
         }
@@ -196,10 +200,10 @@ impl Client {
                 self.state = State::Open {
                     messages: ws::Messages::new(self.limits.max_message_len),
                 };
-                println!("{peer}: handshake done; from now on it speaks WebSocket");
+                log!("{peer}: handshake done; from now on it speaks WebSocket");
             }
             Err(error) => {
-                println!("{peer}: upgrade refused: {error:?}");
+                log!("{peer}: upgrade refused: {error:?}");
                 self.answer(&error.response());
             }
         }
@@ -208,9 +212,11 @@ impl Client {
     /// Sends an HTTP response, the last thing this client gets.
     fn answer(&mut self, response: &Response) {
         self.queue(&response.to_bytes());
-        println!(
+        log!(
             "{}: answered {} {}",
-            self.peer, response.status, response.reason
+            self.peer,
+            response.status,
+            response.reason
         );
         self.hang_up();
     }
@@ -264,7 +270,7 @@ impl Client {
         if let Some(error) = failure {
             let code = error.close_code();
             self.start_closing(&ws::close_payload(code, &error.to_string()));
-            println!("{}: {error} -> close {code}", self.peer);
+            log!("{}: {error} -> close {code}", self.peer);
         } else if self.input_ended {
             self.give_up("left without a close frame");
         }
@@ -280,7 +286,7 @@ impl Client {
         let peer = self.peer;
         match event {
             Event::Message(message) => {
-                println!("{peer}: {}", describe(&message));
+                log!("{peer}: {}", describe(&message));
                 chat.push(message);
             }
             Event::Fragment => {}
@@ -295,7 +301,7 @@ impl Client {
                     None => Vec::new(),
                 };
                 self.start_closing(&payload);
-                println!("{peer}: close {close} -> close");
+                log!("{peer}: close {close} -> close");
             }
         }
     }
@@ -387,7 +393,7 @@ impl Client {
     /// Gives up on the client, without a close frame: the loop drops it,
     /// which closes the socket.
     fn give_up(&mut self, why: &str) {
-        println!("{}: {why}", self.peer);
+        log!("{}: {why}", self.peer);
         self.state = State::Closed;
     }
     // ANCHOR_END: give_up

@@ -10,7 +10,8 @@ fn main() -> std::io::Result<()> {
         .unwrap_or("127.0.0.1:8080".to_string());
     let listener = TcpListener::bind(&address)?;
     let url = format!("http://{}", listener.local_addr()?);
-    println!("Listening on {url}");
-    println!("Open {url} in two browser tabs, pick two names, and chat");
+    step_05::log::to_stdout();
+    step_05::log!("Listening on {url}");
+    step_05::log!("Open {url} in two browser tabs, pick two names, and chat");
     step_05::serve(listener)
 }

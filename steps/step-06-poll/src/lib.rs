@@ -9,6 +9,10 @@
 //! `cargo run -p step-06`, open http://127.0.0.1:8080 in two browser tabs,
 //! and pick two names.
 
+// First, so that every module after it can use `log!`.
+#[macro_use]
+pub mod log;
+
 pub mod chat;
 pub mod client;
 pub mod handshake;
@@ -103,7 +107,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         if sockets[0].is_ready()
             && let Err(error) = accept_new_clients(&listener, &mut clients)
         {
-            println!("accept failed: {error}; trying again in {ACCEPT_PAUSE:?}");
+            log!("accept failed: {error}; trying again in {ACCEPT_PAUSE:?}");
             accept_paused_until = Some(Instant::now() + ACCEPT_PAUSE);
         }
     }
@@ -144,7 +148,7 @@ fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> io::
         match listener.accept() {
             Ok((stream, peer)) => match Client::new(stream, peer, LIMITS) {
                 Ok(client) => clients.push(client),
-                Err(error) => println!("{peer}: cannot serve: {error}"),
+                Err(error) => log!("{peer}: cannot serve: {error}"),
             },
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(error) => return Err(error),
