@@ -159,6 +159,9 @@ fn refusals_are_error_messages_and_the_connection_stays() {
         r#"{"type":"join","name":"   "}"#,
         r#"{"type":"join","name":"abcdefghijklmnopqrstuvwxyz1234567"}"#,
         r#"{"type":"join","name":"new\nline"}"#,
+        r#"{"type":"join","name":"ann\u200b"}"#,
+        r#"{"type":"join","name":"\u202enna"}"#,
+        r#"{"type":"join","name":"\u2066ann\u2069"}"#,
         r#"{"type":"join","name":"a","name":"b"}"#,
         r#"{"type":"join","name":"zoë"} trailing"#,
     ];

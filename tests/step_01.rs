@@ -1,10 +1,20 @@
-//! Stage 1 over real TCP: the echo, and every way a request can be refused.
+//! Stage 1 over real TCP: the echo, and every way a request can be refused
+//! (the rules that keep a request from being read two ways are in `http.rs`,
+//! which every stage's tests share).
 
 use insta::assert_snapshot;
 use std::io::Write;
+use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 use ws_tests::{connect, exchange, exchange_half_closed, read_to_close, start_server, status_line};
+
+fn server() -> SocketAddr {
+    start_server(step_01::serve)
+}
+
+#[path = "http.rs"]
+mod http;
 
 #[test]
 fn echoes_a_post_like_curl_sends_it() {
@@ -72,7 +82,7 @@ fn huge_body_gets_413_before_it_is_sent() {
     // The server decides from Content-Length alone; we never send the body.
     let response = exchange(
         server,
-        b"POST / HTTP/1.1\r\nContent-Length: 1000000\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n",
     );
     assert_eq!(status_line(&response), "HTTP/1.1 413 Content Too Large");
 }
@@ -82,7 +92,7 @@ fn chunked_body_gets_501() {
     let server = start_server(step_01::serve);
     let response = exchange(
         server,
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     );
     assert_eq!(status_line(&response), "HTTP/1.1 501 Not Implemented");
 }
@@ -90,7 +100,10 @@ fn chunked_body_gets_501() {
 #[test]
 fn header_names_are_case_insensitive() {
     let server = start_server(step_01::serve);
-    let response = exchange(server, b"POST / HTTP/1.1\r\ncontent-LENGTH: 2\r\n\r\nhi");
+    let response = exchange(
+        server,
+        b"POST / HTTP/1.1\r\nHost: x\r\ncontent-LENGTH: 2\r\n\r\nhi",
+    );
     assert!(
         response.ends_with("content-LENGTH: 2\r\n\r\nhi"),
         "{response}"
@@ -106,7 +119,7 @@ fn a_silent_client_does_not_block_the_next_one_forever() {
     thread::sleep(Duration::from_millis(100)); // let the server pick it up first
 
     let started = Instant::now();
-    let response = exchange(server, b"GET /next HTTP/1.1\r\n\r\n");
+    let response = exchange(server, b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(status_line(&response), "HTTP/1.1 200 OK");
     let waited = started.elapsed();
     assert!(

@@ -19,6 +19,9 @@ fn server() -> SocketAddr {
     start_server(step_02::serve)
 }
 
+#[path = "http.rs"]
+mod http;
+
 /// Sends an upgrade request, closes our side, and returns the whole answer.
 fn upgrade_with(request: &str) -> String {
     let mut stream = connect(server());
@@ -130,10 +133,10 @@ fn plain_get_slash_serves_the_page() {
 fn other_requests_are_still_echoed() {
     let response = exchange(
         server(),
-        b"POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
     );
     assert_eq!(status_line(&response), "HTTP/1.1 200 OK");
-    assert!(response.ends_with("POST /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"));
+    assert!(response.ends_with("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"));
 }
 
 /// A client that sends its whole request and then closes its side (a

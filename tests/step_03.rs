@@ -16,6 +16,9 @@ fn server() -> SocketAddr {
 #[path = "websocket.rs"]
 mod websocket;
 
+#[path = "http.rs"]
+mod http;
+
 /// This stage serves one client at a time: while one client is connected,
 /// even a quiet one, the next one waits. Stage 4 lifts this limit.
 #[test]

@@ -21,6 +21,9 @@ fn server() -> SocketAddr {
 #[path = "websocket.rs"]
 mod websocket;
 
+#[path = "http.rs"]
+mod http;
+
 #[path = "conformance.rs"]
 mod conformance;
 

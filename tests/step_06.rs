@@ -13,6 +13,9 @@ fn server() -> SocketAddr {
 #[path = "chat.rs"]
 mod chat;
 
+#[path = "http.rs"]
+mod http;
+
 /// The page says which stage serves it.
 #[test]
 fn the_page_is_stage_6s() {

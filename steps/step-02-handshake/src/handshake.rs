@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn header_names_and_tokens_ignore_case() {
         let request = parse_head(
-            "GET / HTTP/1.1\r\nUPGRADE: WebSocket\r\nconnection: UPGRADE\r\n\
+            "GET / HTTP/1.1\r\nhost: x\r\nUPGRADE: WebSocket\r\nconnection: UPGRADE\r\n\
              sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nSEC-WEBSOCKET-VERSION: 13\r\n\r\n",
         )
         .unwrap();
@@ -191,7 +191,7 @@ mod tests {
     fn plain_requests_are_not_upgrades() {
         for head in [
             "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
-            "GET / HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
         ] {
             assert!(!is_upgrade_request(&parse_head(head).unwrap()), "{head}");
         }

@@ -77,7 +77,8 @@ fn join(sender: usize, request: &Value, clients: &mut [Client]) -> Result<(), St
 // ANCHOR_END: join
 
 // ANCHOR: names
-/// A name is trimmed, 1 to 32 characters, with no control characters.
+/// A name is trimmed, 1 to 32 characters, with no control characters and no
+/// format characters.
 fn valid_name(name: &str) -> Result<String, String> {
     let name = name.trim();
     let length = name.chars().count();
@@ -87,7 +88,46 @@ fn valid_name(name: &str) -> Result<String, String> {
     if name.chars().any(char::is_control) {
         return Err("a name cannot contain control characters".to_string());
     }
+    if name.chars().any(is_format_character) {
+        let reason = "a name cannot contain invisible or direction-changing characters";
+        return Err(reason.to_string());
+    }
     Ok(name.to_string())
+}
+
+/// Unicode's format characters (general category Cf, as of Unicode 15.1):
+/// they draw nothing themselves, or change how the text around them is
+/// drawn. `ann` followed by a zero-width space would pass for `ann`, and
+/// `nna` after a right-to-left override is shown as `ann`. std has no table
+/// of categories, so here is this one, by hand.
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{AD}', '\u{AD}'),       // soft hyphen
+    ('\u{600}', '\u{605}'),     // Arabic number signs
+    ('\u{61C}', '\u{61C}'),     // Arabic letter mark (a direction mark)
+    ('\u{6DD}', '\u{6DD}'),     // Arabic end of ayah
+    ('\u{70F}', '\u{70F}'),     // Syriac abbreviation mark
+    ('\u{890}', '\u{891}'),     // Arabic pound and piastre marks above
+    ('\u{8E2}', '\u{8E2}'),     // Arabic disputed end of ayah
+    ('\u{180E}', '\u{180E}'),   // Mongolian vowel separator
+    ('\u{200B}', '\u{200F}'),   // zero-width space, non-joiner, joiner; LRM, RLM
+    ('\u{202A}', '\u{202E}'),   // direction embeddings and overrides
+    ('\u{2060}', '\u{2064}'),   // word joiner, invisible operators
+    ('\u{2066}', '\u{206F}'),   // direction isolates; deprecated format characters
+    ('\u{FEFF}', '\u{FEFF}'),   // zero-width no-break space (byte order mark)
+    ('\u{FFF9}', '\u{FFFB}'),   // interlinear annotation
+    ('\u{110BD}', '\u{110BD}'), // Kaithi number sign
+    ('\u{110CD}', '\u{110CD}'), // Kaithi number sign above
+    ('\u{13430}', '\u{1343F}'), // Egyptian hieroglyph format controls
+    ('\u{1BCA0}', '\u{1BCA3}'), // shorthand format controls
+    ('\u{1D173}', '\u{1D17A}'), // musical symbol beams, ties, slurs, phrases
+    ('\u{E0001}', '\u{E0001}'), // language tag
+    ('\u{E0020}', '\u{E007F}'), // tag characters
+];
+
+fn is_format_character(char: char) -> bool {
+    FORMAT_CHARACTERS
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&char))
 }
 
 /// Names are compared without regard to case, so that nobody can pass for
@@ -179,3 +219,50 @@ fn text_frame(value: &Value) -> Vec<u8> {
     ws::encode_frame(Opcode::Text, json::encode(value).as_bytes())
 }
 // ANCHOR_END: send
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The invisible characters and the direction controls are refused
+    /// wherever they are in a name, and the rest of the table with them.
+    #[test]
+    fn format_characters_are_refused_anywhere_in_a_name() {
+        // Zero-width space, non-joiner, joiner, word joiner, no-break space.
+        let invisible = "\u{200B}\u{200C}\u{200D}\u{2060}\u{FEFF}";
+        // Embeddings and overrides, isolates, and marks.
+        let direction = "\u{202A}\u{202B}\u{202C}\u{202D}\u{202E}\
+                         \u{2066}\u{2067}\u{2068}\u{2069}\u{200E}\u{200F}\u{61C}";
+        let table = FORMAT_CHARACTERS
+            .iter()
+            .flat_map(|&(first, last)| [first, last]);
+        for char in invisible.chars().chain(direction.chars()).chain(table) {
+            for name in [
+                format!("{char}ann"),
+                format!("a{char}nn"),
+                format!("ann{char}"),
+            ] {
+                assert_eq!(
+                    valid_name(&name),
+                    Err("a name cannot contain invisible or direction-changing characters".into()),
+                    "U+{:04X}",
+                    char as u32
+                );
+            }
+        }
+    }
+
+    /// What the table does not catch: letters of other scripts that look
+    /// like Latin ones, combining marks, and emoji without joiners.
+    #[test]
+    fn look_alikes_and_combining_marks_are_still_names() {
+        for name in [
+            "\u{430}lice",
+            "Zoe\u{308}",
+            "\u{1F600}",
+            "\u{5E9}\u{5DC}\u{5D5}\u{5DD}",
+        ] {
+            assert_eq!(valid_name(name).as_deref(), Ok(name));
+        }
+    }
+}

@@ -49,6 +49,15 @@ impl Request {
     }
     // ANCHOR_END: header_lookup
 
+    /// The values of every header called `name`, ignoring ASCII case, in the
+    /// order they came: for the headers that must not come twice.
+    pub fn header_values(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.headers
+            .iter()
+            .filter(move |(header_name, _)| header_name.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The request written out again as HTTP text, exactly as we understood it.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = format!("{} {} {}\r\n", self.method, self.target, self.version);
@@ -217,13 +226,15 @@ pub fn parse_head(head: &str) -> Result<Request, HttpError> {
     for line in lines.take_while(|line| !line.is_empty()) {
         headers.push(parse_header_line(line)?);
     }
-    Ok(Request {
+    let request = Request {
         method,
         target,
         version,
         headers,
         body: Vec::new(),
-    })
+    };
+    check_host(&request)?;
+    Ok(request)
 }
 
 /// `GET /chat HTTP/1.1` -> ("GET", "/chat", "HTTP/1.1")
@@ -260,17 +271,89 @@ fn parse_header_line(line: &str) -> Result<(String, String), HttpError> {
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return Err(HttpError::Malformed("a header name is not a single word"));
     }
-    Ok((name.to_string(), value.trim().to_string()))
+    // A value is visible characters, spaces and tabs (RFC 9110, section 5.5).
+    // Any other control character (NUL, ESC, a lone CR, DEL) is refused, not
+    // passed on to whatever reads the value next: a log, a terminal, a proxy.
+    let is_control = |char: char| char.is_ascii_control() && char != '\t';
+    if value.contains(is_control) {
+        return Err(HttpError::Malformed(
+            "a header value contains a control character",
+        ));
+    }
+    // Only spaces and tabs surround a value; `trim()` would also remove
+    // Unicode spaces, and take `5\u{a0}` for the `Content-Length` 5.
+    let value = value.trim_matches([' ', '\t']);
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// RFC 9112, section 3.2: an HTTP/1.1 request names the host it is for in
+/// exactly one `Host` header. A server with a single name could do without
+/// it, but a proxy in front of it routes by it, and a request that the two
+/// read differently is how one client's request ends up in another's
+/// answer. HTTP/1.0 came before `Host`, so there it may be missing.
+fn check_host(request: &Request) -> Result<(), HttpError> {
+    match request.header_values("Host").count() {
+        0 if request.version == "HTTP/1.1" => Err(HttpError::Malformed(
+            "an HTTP/1.1 request must have a Host header",
+        )),
+        0 | 1 => Ok(()),
+        _ => Err(HttpError::Malformed("more than one Host header")),
+    }
 }
 // ANCHOR_END: parse_head
+
+// ANCHOR: content_length
+/// The request's `Content-Length`, if it has one, once everything that
+/// would leave the length of its body in doubt has been refused.
+///
+/// Where the body ends is where the next request begins. If this server and
+/// a proxy in front of it could find that place in two different spots, a
+/// client could hide a second request inside the body of the first
+/// ("request smuggling"). So a head that can be read two ways is refused,
+/// never guessed at.
+fn content_length(request: &Request) -> Result<Option<&str>, HttpError> {
+    let mut lengths = request.header_values("Content-Length");
+    let length = lengths.next();
+    // Two lengths that differ are the ambiguity itself: one reader takes the
+    // first, another the last. Identical ones are accepted, as one: they say
+    // the same thing to every reader, and RFC 9110, section 8.6, allows it.
+    // (The list form, `Content-Length: 5, 5`, is not a number here: refused.)
+    if lengths.any(|other| Some(other) != length) {
+        return Err(HttpError::Malformed(
+            "two Content-Length headers that disagree",
+        ));
+    }
+    if request.header("Transfer-Encoding").is_some() {
+        // RFC 9112, sections 6.1 and 6.3. Transfer-Encoding overrides
+        // Content-Length, so a head with both is a smuggling attempt or a
+        // broken proxy; HTTP/1.0 has no Transfer-Encoding, so there the
+        // framing is faulty; and unless chunked comes last, nothing says
+        // where the body ends. What is left is a chunked body, which this
+        // server could read if it implemented chunks: 501.
+        let last_coding = request
+            .header_values("Transfer-Encoding")
+            .flat_map(|value| value.split(','))
+            .map(|coding| coding.trim_matches([' ', '\t']))
+            .filter(|coding| !coding.is_empty())
+            .last();
+        return Err(if length.is_some() {
+            HttpError::Malformed("both Transfer-Encoding and Content-Length")
+        } else if request.version == "HTTP/1.0" {
+            HttpError::Malformed("Transfer-Encoding in an HTTP/1.0 request")
+        } else if !last_coding.is_some_and(|coding| coding.eq_ignore_ascii_case("chunked")) {
+            HttpError::Malformed("a Transfer-Encoding that does not end with chunked")
+        } else {
+            HttpError::UnsupportedTransferEncoding
+        });
+    }
+    Ok(length)
+}
+// ANCHOR_END: content_length
 
 // ANCHOR: body_length
 /// How many body bytes follow the head, as `Content-Length` says.
 fn body_length(request: &Request) -> Result<usize, HttpError> {
-    if request.header("Transfer-Encoding").is_some() {
-        return Err(HttpError::UnsupportedTransferEncoding);
-    }
-    let length = match request.header("Content-Length") {
+    let length = match content_length(request)? {
         None => 0,
         Some(value) => {
             // `parse::<usize>` would accept "+5"; a length is digits only.
@@ -312,7 +395,8 @@ mod tests {
     // ANCHOR: test_header_lookup_ignores_case
     #[test]
     fn header_lookup_ignores_case() {
-        let request = read(b"GET / HTTP/1.1\r\ncOnTeNt-TyPe: text/plain\r\n\r\n").unwrap();
+        let request =
+            read(b"GET / HTTP/1.1\r\nHost: x\r\ncOnTeNt-TyPe: text/plain\r\n\r\n").unwrap();
         assert_eq!(request.header("Content-Type"), Some("text/plain"));
         assert_eq!(request.header("CONTENT-TYPE"), Some("text/plain"));
         assert_eq!(request.header("Accept"), None);
@@ -329,7 +413,7 @@ mod tests {
     // ANCHOR: test_reading_stops_at_the_end_of_the_request
     #[test]
     fn reading_stops_at_the_end_of_the_request() {
-        let bytes = b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhiNEXT";
+        let bytes = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiNEXT";
         let (request, used) = parse_request(bytes).unwrap().unwrap();
         assert_eq!(request.body, b"hi");
         assert_eq!(&bytes[used..], b"NEXT");
@@ -361,7 +445,7 @@ mod tests {
 
     #[test]
     fn request_round_trips_to_the_same_bytes() {
-        let bytes = b"PUT /a?b=c HTTP/1.1\r\nX-One: 1\r\nContent-Length: 3\r\n\r\nabc";
+        let bytes = b"PUT /a?b=c HTTP/1.1\r\nHost: x\r\nX-One: 1\r\nContent-Length: 3\r\n\r\nabc";
         assert_eq!(read(bytes).unwrap().to_bytes(), bytes);
     }
 
@@ -382,17 +466,61 @@ mod tests {
             ("folded header", b"GET / HTTP/1.1\r\nA: b\r\n  c\r\n\r\n"),
             (
                 "bad length",
-                b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello",
             ),
             (
                 "huge length",
-                b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
             ),
             (
                 "chunked",
-                b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
             ),
             ("not UTF-8", b"GET /\xff HTTP/1.1\r\n\r\n"),
+            ("no Host", b"GET / HTTP/1.1\r\n\r\n"),
+            (
+                "the same Host twice",
+                b"GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",
+            ),
+            (
+                "two Hosts in HTTP/1.0",
+                b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+            ),
+            (
+                "lengths that disagree",
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+            ),
+            (
+                "a list of lengths",
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello",
+            ),
+            (
+                "a Unicode space after the length",
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\u{a0}\r\n\r\nhello".as_bytes(),
+            ),
+            (
+                "chunked and a length",
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello",
+            ),
+            (
+                "chunked in HTTP/1.0",
+                b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            ),
+            (
+                "chunked, then gzip",
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            ),
+            ("NUL in a value", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n"),
+            (
+                "ESC in a value",
+                b"GET / HTTP/1.1\r\nHost: x\r\nX-A: \x1b[31mred\r\n\r\n",
+            ),
+            (
+                "a lone CR in a value",
+                b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+            ),
+            ("DEL in a value", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: \x7f\r\n\r\n"),
+            ("a control character in the Host", b"GET / HTTP/1.1\r\nHost: a\x01b\r\n\r\n"),
         ];
         let outcomes: Vec<String> = cases
             .iter()
@@ -402,11 +530,38 @@ mod tests {
     }
     // ANCHOR_END: test_rejections
 
+    // ANCHOR: test_what_is_still_accepted
+    /// HTTP/1.0 came before `Host`: a request without one is fine.
+    #[test]
+    fn http_1_0_needs_no_host() {
+        let request = read(b"GET /old HTTP/1.0\r\n\r\n").unwrap();
+        assert_eq!(request.target, "/old");
+    }
+
+    /// Two `Content-Length`s that agree leave no doubt: they count as one.
+    #[test]
+    fn the_same_content_length_twice_is_one() {
+        let request =
+            read(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nhi")
+                .unwrap();
+        assert_eq!(request.body, b"hi");
+    }
+
+    /// A value may hold tabs and text beyond ASCII; spaces and tabs around
+    /// it are not part of it.
+    #[test]
+    fn tabs_and_non_ascii_text_are_allowed_in_values() {
+        let request =
+            read("GET / HTTP/1.1\r\nHost: x\r\nX-A: \t a\tb é \t\r\n\r\n".as_bytes()).unwrap();
+        assert_eq!(request.header("X-A"), Some("a\tb é"));
+    }
+    // ANCHOR_END: test_what_is_still_accepted
+
     // ANCHOR: test_limits
     #[test]
     fn head_limit_is_exact() {
         let head_of_size = |size: usize| {
-            let start = "GET / HTTP/1.1\r\nX-Pad: ";
+            let start = "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ";
             let padding = "a".repeat(size - start.len() - 4);
             format!("{start}{padding}\r\n\r\n")
         };
@@ -421,7 +576,8 @@ mod tests {
     fn body_limit_is_exact() {
         let post = |length: usize| {
             let mut bytes =
-                format!("POST / HTTP/1.1\r\nContent-Length: {length}\r\n\r\n").into_bytes();
+                format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n")
+                    .into_bytes();
             bytes.resize(bytes.len() + length, b'x');
             bytes
         };
