@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 /// client sending a flood cannot keep the loop from the others.
 const MAX_READ_PER_TURN: usize = 256 * 1024;
 
-/// How much of an empty output buffer's memory a client keeps for next time.
-const KEPT_OUTPUT_CAPACITY: usize = 64 * 1024;
+/// How much of an emptied buffer's memory a client keeps for next time.
+const KEPT_CAPACITY: usize = 64 * 1024;
 
 /// The page served at `/`: a chat room.
 const INDEX_HTML: &str = include_str!("index.html");
@@ -120,6 +120,10 @@ impl Client {
         }
         if self.is_open() {
             self.read_frames(chat);
+        }
+        if self.input.is_empty() {
+            // A big message leaves a big buffer behind: give the memory back.
+            self.input.shrink_to(KEPT_CAPACITY);
         }
         if let State::Closing { deadline, sent_fin } = self.state {
             // Whatever comes after our last word is not for us.
@@ -360,7 +364,7 @@ impl Client {
         if self.output.is_empty() {
             // A big message leaves a big buffer behind: give the memory back,
             // or every client that ever got one would keep it forever.
-            self.output.shrink_to(KEPT_OUTPUT_CAPACITY);
+            self.output.shrink_to(KEPT_CAPACITY);
         }
         if let State::Closing { sent_fin, .. } = &mut self.state
             && self.output.is_empty()
@@ -377,6 +381,38 @@ impl Client {
     }
     // ANCHOR_END: write
     // ANCHOR_END: send
+
+    // ANCHOR: memory
+    /// The memory this client's buffers hold: what it sent that is not used
+    /// yet (part of a frame, part of a message), and what waits for it.
+    pub fn memory(&self) -> usize {
+        let unfinished = match &self.state {
+            State::Open { messages } => messages.unfinished_len(),
+            _ => 0,
+        };
+        self.input.capacity() + unfinished + self.output.capacity()
+    }
+
+    /// Lets go of the client to free its memory, when all the clients
+    /// together hold more than the server can spare (see `lib.rs`).
+    pub fn shed(&mut self) {
+        let held = self.memory();
+        if !self.is_open() || !self.output.is_empty() {
+            // A close frame would have to wait behind everything it has not
+            // read: we just hang up.
+            return self.give_up(&format!("over the memory budget with {held} bytes"));
+        }
+        // What it holds is what it sent: drop that, and say why we close.
+        self.input = Vec::new();
+        let reason = "server out of memory for your messages";
+        self.start_closing(&ws::close_payload(ws::POLICY_VIOLATION, reason));
+        self.flush();
+        log!(
+            "{}: over the memory budget with {held} bytes -> close 1008",
+            self.peer
+        );
+    }
+    // ANCHOR_END: memory
 
     // ANCHOR: give_up
     /// Gives up on the client, without a close frame: the loop drops it,

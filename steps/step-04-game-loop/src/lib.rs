@@ -40,6 +40,13 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// eat the server's memory. It leaves room for one message of the biggest
 /// size we accept, and more.
 pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
+
+/// The most memory the buffers of all clients together may hold. Each client
+/// keeps to its own limits, but many clients within theirs could still hold
+/// more than the machine can spare: past this, the clients
+/// that hold the most are let go. It leaves room for a client that sends
+/// one of the biggest messages, and gets it back.
+pub const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
 // ANCHOR_END: max_unsent
 
 /// What every client is allowed.
@@ -72,6 +79,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
             busy |= client.receive(&mut chat);
         }
         broadcast(&chat, &mut clients);
+        keep_within_memory_budget(&mut clients);
         for client in &mut clients {
             busy |= client.flush();
         }
@@ -119,6 +127,23 @@ fn broadcast(chat: &[Message], clients: &mut [Client]) {
     }
 }
 // ANCHOR_END: broadcast
+
+// ANCHOR: memory_budget
+/// Keeps what all the clients' buffers hold within [`MEMORY_BUDGET`]: while
+/// they hold more, the client that holds the most (the one furthest behind,
+/// or with the biggest unfinished message) is let go.
+fn keep_within_memory_budget(clients: &mut [Client]) {
+    let mut total: usize = clients.iter().map(Client::memory).sum();
+    while total > MEMORY_BUDGET {
+        let candidates = clients.iter_mut().filter(|client| !client.is_closed());
+        let Some(biggest) = candidates.max_by_key(|client| client.memory()) else {
+            return;
+        };
+        total -= biggest.memory();
+        biggest.shed();
+    }
+}
+// ANCHOR_END: memory_budget
 
 // ANCHOR: idle_sleep
 /// How the loop rests when there is nothing to do.

@@ -45,9 +45,16 @@ pub const MAX_CHAT_MESSAGE_LEN: usize = 64 * 1024;
 /// How far a client may fall behind: the most bytes we keep for it that its
 /// socket has not taken yet. A client past this cannot keep up with the chat
 /// (or stopped reading altogether), and is disconnected so that it does not
-/// eat the server's memory. It leaves room for one message of the biggest
-/// size we accept, and more.
-pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
+/// eat the server's memory. It leaves room for sixteen of the longest chat
+/// messages, or for two of them if JSON had to escape every character (a
+/// control character becomes six: `\u0001`).
+pub const MAX_UNSENT_BYTES: usize = 16 * MAX_CHAT_MESSAGE_LEN;
+
+/// The most memory the buffers of all clients together may hold. Each client
+/// keeps to its own limits, but many clients within theirs could still hold
+/// more than the machine can spare: past this, the clients
+/// that hold the most are let go.
+pub const MEMORY_BUDGET: usize = 32 * 1024 * 1024;
 // ANCHOR_END: max_unsent
 
 /// What every client is allowed.
@@ -83,6 +90,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
             chat.extend(messages.into_iter().map(|message| (index, message)));
         }
         chat::handle(&chat, &mut clients);
+        keep_within_memory_budget(&mut clients);
         chat::announce_departures(&mut clients);
         for client in &mut clients {
             busy |= client.flush();
@@ -118,6 +126,23 @@ fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> bool
     }
 }
 // ANCHOR_END: accept
+
+// ANCHOR: memory_budget
+/// Keeps what all the clients' buffers hold within [`MEMORY_BUDGET`]: while
+/// they hold more, the client that holds the most (the one furthest behind,
+/// or with the biggest unfinished message) is let go.
+fn keep_within_memory_budget(clients: &mut [Client]) {
+    let mut total: usize = clients.iter().map(Client::memory).sum();
+    while total > MEMORY_BUDGET {
+        let candidates = clients.iter_mut().filter(|client| !client.is_closed());
+        let Some(biggest) = candidates.max_by_key(|client| client.memory()) else {
+            return;
+        };
+        total -= biggest.memory();
+        biggest.shed();
+    }
+}
+// ANCHOR_END: memory_budget
 
 // ANCHOR: idle_sleep
 /// How the loop rests when there is nothing to do.

@@ -56,6 +56,10 @@ pub const INVALID_DATA: u16 = 1007;
 /// The status code for a message too big to process.
 pub const MESSAGE_TOO_BIG: u16 = 1009;
 
+/// The status code for a client that broke a rule of the server's own, not
+/// of the protocol: here, holding more memory than the server can spare.
+pub const POLICY_VIOLATION: u16 = 1008;
+
 // ANCHOR: opcode
 /// What a frame carries: the low 4 bits of its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,6 +414,13 @@ impl Messages {
             max_message_len,
             unfinished: None,
         }
+    }
+
+    /// How many bytes of an unfinished message it holds.
+    pub fn unfinished_len(&self) -> usize {
+        self.unfinished
+            .as_ref()
+            .map_or(0, |message| message.payload.len())
     }
 
     /// Takes the next frame from the client, and says what it means.
