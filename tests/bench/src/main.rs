@@ -7,8 +7,11 @@
 //! prints one Markdown table, a column per server, and the ratios between
 //! them that the book's conclusions use.
 //!
-//! The reference is `examples/tokio-tungstenite.rs`: step-05's chat written
-//! with tokio and tokio-tungstenite, the way most Rust developers would.
+//! The reference is `reference/src/main.rs`: step-05's chat written with
+//! tokio and tokio-tungstenite, the way most Rust developers would. It is a
+//! package and a workspace of its own (`reference/Cargo.toml`), which the
+//! bench builds only when it is one of the servers to measure, so that
+//! nothing else in the repository ever compiles tokio.
 //!
 //! Arguments choose the servers and the workloads:
 //!

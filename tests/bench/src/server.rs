@@ -3,23 +3,33 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-/// The reference server: `examples/tokio-tungstenite.rs` of this package.
+/// The reference server: the binary of the package in `reference/`
+/// (`reference/src/main.rs`).
 pub const REFERENCE: &str = "tokio-tungstenite";
 
+/// The reference's manifest, from the root of the repository. It is a
+/// workspace of its own, outside the repository's, so that no command on
+/// the workspace (`cargo test --workspace`, say) ever compiles tokio: only
+/// the bench builds it, and only when it measures it.
+const REFERENCE_MANIFEST: &str = "tests/bench/reference/Cargo.toml";
+
 /// A server is either a stage, built as its own package (`step-05`), or
-/// the reference, built as an example of this package.
+/// the reference, built from its own manifest.
 fn is_stage(name: &str) -> bool {
     name != REFERENCE
 }
 
 /// Builds every server in `names` with cargo, in release mode, as
 /// `cargo build --release -p step-04 -p step-05` and
-/// `cargo build --release -p bench --example tokio-tungstenite` would.
+/// `cargo build --release --locked --manifest-path tests/bench/reference/Cargo.toml --target-dir target`
+/// would. The reference shares the workspace's target directory, so that
+/// its binary lands beside the stages'; `--locked` holds it to the versions
+/// in its own Cargo.lock.
 pub fn build(names: &[String]) {
     let stages: Vec<&String> = names.iter().filter(|name| is_stage(name)).collect();
     if !stages.is_empty() {
@@ -30,7 +40,15 @@ pub fn build(names: &[String]) {
         cargo_build(&packages);
     }
     if names.iter().any(|name| !is_stage(name)) {
-        cargo_build(&["-p", "bench", "--example", REFERENCE]);
+        let target = target_dir();
+        let target = target.to_str().expect("a target directory named in UTF-8");
+        cargo_build(&[
+            "--locked",
+            "--manifest-path",
+            REFERENCE_MANIFEST,
+            "--target-dir",
+            target,
+        ]);
     }
 }
 
@@ -53,22 +71,24 @@ fn cargo_build(arguments: &[&str]) {
     }
 }
 
+/// The root of the repository: two folders above this package's.
 fn workspace_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
+    bench.ancestors().nth(2).unwrap().to_path_buf()
 }
 
-/// Where cargo put a server's release binary: `target/release/step-05`, or
-/// `target/release/examples/tokio-tungstenite` for the reference.
-fn binary(name: &str) -> PathBuf {
+/// The workspace's target directory: `CARGO_TARGET_DIR`, or `target/`.
+fn target_dir() -> PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| workspace_dir().join("target"));
-    let release = target.join("release");
-    if is_stage(name) {
-        release.join(name)
-    } else {
-        release.join("examples").join(name)
-    }
+    std::path::absolute(&target).unwrap_or(target)
+}
+
+/// Where cargo put a server's release binary: `target/release/step-05`, or
+/// `target/release/tokio-tungstenite` for the reference.
+fn binary(name: &str) -> PathBuf {
+    target_dir().join("release").join(name)
 }
 
 /// A server, running as a child process until dropped.

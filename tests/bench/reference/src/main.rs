@@ -1,7 +1,11 @@
 //! The benchmark's reference server: step-05's chat, written the way most
 //! Rust developers would write it, with tokio and tokio-tungstenite.
 //!
-//! `cargo run --release -p bench --example tokio-tungstenite [ADDRESS]`
+//! `cargo run --release --manifest-path tests/bench/reference/Cargo.toml [ADDRESS]`
+//!
+//! It is a package and a workspace of its own, outside the repository's
+//! workspace, so that `cargo test --workspace` never compiles tokio; the
+//! bench builds it when it measures it (see tests/bench/src/server.rs).
 //!
 //! It speaks the same JSON protocol as step-05 (see steps/step-05-json/src/chat.rs):
 //! a join with a name, a welcome with the list of users, every message to
