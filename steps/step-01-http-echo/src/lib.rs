@@ -11,7 +11,7 @@ pub mod log;
 pub mod http;
 
 use http::{Request, Response};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -42,8 +42,10 @@ fn handle_client(stream: TcpStream) -> io::Result<()> {
     let peer = stream.peer_addr()?;
     log!("{peer}: connected");
     let deadline = Instant::now() + REQUEST_TIMEOUT;
-    let mut reader = BufReader::new(DeadlineReader::new(&stream, deadline));
-    let request = match http::read_request(&mut reader) {
+    let mut reader = DeadlineReader::new(&stream, deadline);
+    // Bytes that arrived and were not used yet: see `read_request`.
+    let mut input = Vec::new();
+    let request = match http::read_request(&mut reader, &mut input) {
         Ok(request) => request,
         Err(error) => {
             log!("{peer}: {error}");

@@ -14,7 +14,7 @@ pub mod handshake;
 pub mod http;
 
 use http::{Request, Response};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -52,8 +52,10 @@ fn handle_client(stream: TcpStream) -> io::Result<()> {
     let peer = stream.peer_addr()?;
     log!("{peer}: connected");
     let deadline = Instant::now() + REQUEST_TIMEOUT;
-    let mut reader = BufReader::new(DeadlineReader::new(&stream, deadline));
-    let request = match http::read_request(&mut reader) {
+    let mut reader = DeadlineReader::new(&stream, deadline);
+    // Bytes that arrived and were not used yet: see `read_request`.
+    let mut input = Vec::new();
+    let request = match http::read_request(&mut reader, &mut input) {
         Ok(request) => request,
         Err(error) => {
             log!("{peer}: {error}");
@@ -70,7 +72,7 @@ fn handle_client(stream: TcpStream) -> io::Result<()> {
         log::escape(&request.target)
     );
     if handshake::is_upgrade_request(&request) {
-        return upgrade(&stream, peer, &request, reader);
+        return upgrade(&stream, peer, &request, reader, &input);
     }
     send(&stream, peer, &respond(&request))
 }
@@ -107,7 +109,8 @@ fn upgrade(
     stream: &TcpStream,
     peer: SocketAddr,
     request: &Request,
-    mut reader: BufReader<DeadlineReader>,
+    mut reader: DeadlineReader,
+    input: &[u8],
 ) -> io::Result<()> {
     let response = match handshake::accept(request) {
         Ok(response) => response,
@@ -118,9 +121,11 @@ fn upgrade(
     };
     send(stream, peer, &response)?;
     log!("{peer}: handshake done; from now on it speaks WebSocket");
-    // The reader may already hold bytes the client sent after its request,
-    // so we keep reading through it rather than from the stream directly.
-    reader.get_mut().deadline = Instant::now() + LISTEN_AFTER_UPGRADE;
+    // The client may have sent more right after its request: show that first.
+    if !input.is_empty() {
+        log!("{peer}: {} bytes: {}", input.len(), hex(input));
+    }
+    reader.deadline = Instant::now() + LISTEN_AFTER_UPGRADE;
     let mut buffer = [0; 4096];
     loop {
         let received = match reader.read(&mut buffer) {

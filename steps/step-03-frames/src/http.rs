@@ -16,7 +16,7 @@
 //! malformed input becomes an [`HttpError`] with the status code to answer.
 
 use std::fmt;
-use std::io::{self, BufRead, Read};
+use std::io::{self, Read};
 
 /// The most bytes we accept for the request line and headers together.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -185,47 +185,84 @@ impl From<io::Error> for HttpError {
 }
 
 // ANCHOR: read_request
-/// Reads one request: the head line by line, then exactly `Content-Length`
-/// bytes of body.
+/// Reads one request from a client, waiting until all of it has arrived.
 ///
-/// It takes a [`BufRead`] so that it never reads past the end of the request:
-/// whatever the client sends next stays in the reader for whoever reads next.
-pub fn read_request(reader: &mut impl BufRead) -> Result<Request, HttpError> {
-    let head = read_head(reader)?;
-    let mut request = parse_head(&head)?;
-    request.body = read_body(reader, &request)?;
-    Ok(request)
+/// `buffer` holds what arrived but is not used yet. We parse what is there;
+/// if that is not a whole request, we read more and try again. Whatever came
+/// after the request stays in `buffer`, for whoever reads next.
+pub fn read_request(reader: &mut impl Read, buffer: &mut Vec<u8>) -> Result<Request, HttpError> {
+    loop {
+        if let Some((request, len)) = parse_request(buffer)? {
+            buffer.drain(..len);
+            return Ok(request);
+        }
+        let mut chunk = [0; 4096];
+        let count = match reader.read(&mut chunk) {
+            Ok(count) => count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error.into()),
+        };
+        if count == 0 {
+            // The client has closed its side, with the request unfinished.
+            return Err(if buffer.is_empty() {
+                HttpError::NoRequest
+            } else if find_end_of_head(buffer).is_none() {
+                HttpError::Malformed("the connection closed in the middle of the head")
+            } else {
+                HttpError::Malformed("the body is shorter than Content-Length")
+            });
+        }
+        buffer.extend_from_slice(&chunk[..count]);
+    }
 }
 // ANCHOR_END: read_request
 
-// ANCHOR: read_head
-/// Reads lines up to and including the empty line that ends the head.
-fn read_head(reader: &mut impl BufRead) -> Result<String, HttpError> {
-    let mut head = Vec::new();
-    // `take` caps how much a client can make us buffer: one byte over the
-    // limit is enough to know that the limit was crossed.
-    let mut limited = reader.take(MAX_HEAD_BYTES as u64 + 1);
-    loop {
-        let line_start = head.len();
-        let read = limited.read_until(b'\n', &mut head)?;
-        if head.len() > MAX_HEAD_BYTES {
+// ANCHOR: parse_request
+/// Parses one request from the start of `buffer`, if all of it has arrived.
+///
+/// A request arrives in as many pieces as the network likes, so "not all
+/// here yet" is not an error: it is `Ok(None)`, and the caller tries again
+/// when more bytes have come. A complete request comes back with the number
+/// of bytes it took from the buffer; whatever follows them (frames from an
+/// eager client) is left for the caller.
+pub fn parse_request(buffer: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
+    let Some(head_length) = find_end_of_head(buffer) else {
+        // No empty line yet. Past the limit, no empty line can save it.
+        if buffer.len() > MAX_HEAD_BYTES {
             return Err(HttpError::HeadTooLarge);
         }
-        if read == 0 {
-            return Err(if head.is_empty() {
-                HttpError::NoRequest
-            } else {
-                HttpError::Malformed("the connection closed in the middle of the head")
-            });
-        }
-        let line = &head[line_start..];
-        if line == b"\r\n" || line == b"\n" {
-            break;
+        return Ok(None);
+    };
+    if head_length > MAX_HEAD_BYTES {
+        return Err(HttpError::HeadTooLarge);
+    }
+    let head = std::str::from_utf8(&buffer[..head_length])
+        .map_err(|_| HttpError::Malformed("the head is not text"))?;
+    let mut request = parse_head(head)?;
+    let body_length = body_length(&request)?;
+    let Some(body) = buffer[head_length..].get(..body_length) else {
+        return Ok(None); // the head is here, the body is still on its way
+    };
+    request.body = body.to_vec();
+    Ok(Some((request, head_length + body_length)))
+}
+
+/// The length of the head: up to and including the first empty line
+/// (`\r\n\r\n`, or `\n\n` from a client that leaves out the `\r`s).
+fn find_end_of_head(buffer: &[u8]) -> Option<usize> {
+    let mut line_start = 0;
+    for (index, byte) in buffer.iter().enumerate() {
+        if *byte == b'\n' {
+            let line = &buffer[line_start..index];
+            if line.is_empty() || line == b"\r" {
+                return Some(index + 1);
+            }
+            line_start = index + 1;
         }
     }
-    String::from_utf8(head).map_err(|_| HttpError::Malformed("the head is not text"))
+    None
 }
-// ANCHOR_END: read_head
+// ANCHOR_END: parse_request
 
 // ANCHOR: parse_head
 /// Parses a complete head (request line, headers, empty line) into a
@@ -362,9 +399,9 @@ fn content_length(request: &Request) -> Result<Option<&str>, HttpError> {
 }
 // ANCHOR_END: content_length
 
-// ANCHOR: read_body
-/// Reads exactly as many body bytes as `Content-Length` says, and no more.
-fn read_body(reader: &mut impl BufRead, request: &Request) -> Result<Vec<u8>, HttpError> {
+// ANCHOR: body_length
+/// How many body bytes follow the head, as `Content-Length` says.
+fn body_length(request: &Request) -> Result<usize, HttpError> {
     let length = match content_length(request)? {
         None => 0,
         Some(value) => {
@@ -375,30 +412,25 @@ fn read_body(reader: &mut impl BufRead, request: &Request) -> Result<Vec<u8>, Ht
             value.parse::<usize>().unwrap_or(usize::MAX)
         }
     };
-    // Decide from the header, before allocating anything.
+    // Decide from the header, before waiting for (or storing) the body.
     if length > MAX_BODY_BYTES {
         return Err(HttpError::BodyTooLarge);
     }
-    let mut body = vec![0; length];
-    reader
-        .read_exact(&mut body)
-        .map_err(|error| match error.kind() {
-            io::ErrorKind::UnexpectedEof => {
-                HttpError::Malformed("the body is shorter than Content-Length")
-            }
-            _ => HttpError::Io(error),
-        })?;
-    Ok(body)
+    Ok(length)
 }
-// ANCHOR_END: read_body
+// ANCHOR_END: body_length
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use insta::{assert_debug_snapshot, assert_snapshot};
 
+    /// Reads a request that `bytes` holds in full, and nothing after it.
     fn read(bytes: &[u8]) -> Result<Request, HttpError> {
-        read_request(&mut &bytes[..])
+        let mut buffer = Vec::new();
+        let request = read_request(&mut &bytes[..], &mut buffer)?;
+        assert!(buffer.is_empty(), "bytes left after the request");
+        Ok(request)
     }
 
     #[test]
@@ -431,12 +463,36 @@ mod tests {
     // ANCHOR: test_reading_stops_at_the_end_of_the_request
     #[test]
     fn reading_stops_at_the_end_of_the_request() {
-        let mut bytes: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiNEXT";
-        let request = read_request(&mut bytes).unwrap();
+        let bytes = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhiNEXT";
+        let mut buffer = Vec::new();
+        let request = read_request(&mut &bytes[..], &mut buffer).unwrap();
         assert_eq!(request.body, b"hi");
-        assert_eq!(bytes, b"NEXT");
+        assert_eq!(buffer, b"NEXT");
     }
     // ANCHOR_END: test_reading_stops_at_the_end_of_the_request
+
+    // ANCHOR: test_split_anywhere
+    /// However the network cuts a request, every piece short of the whole is
+    /// "not yet", and the whole is the same request.
+    #[test]
+    fn a_request_cut_anywhere_waits_for_the_rest() {
+        let bytes = b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello";
+        for end in 0..bytes.len() {
+            let result = parse_request(&bytes[..end]);
+            assert!(matches!(result, Ok(None)), "after {end} bytes: {result:?}");
+        }
+        assert_eq!(read(bytes).unwrap().body, b"hello");
+    }
+    // ANCHOR_END: test_split_anywhere
+
+    #[test]
+    fn a_head_over_the_limit_fails_before_it_ends() {
+        let endless = format!("GET / HTTP/1.1\r\nX-Pad: {}", "a".repeat(MAX_HEAD_BYTES));
+        assert!(matches!(
+            parse_request(endless.as_bytes()),
+            Err(HttpError::HeadTooLarge)
+        ));
+    }
 
     #[test]
     fn request_round_trips_to_the_same_bytes() {

@@ -19,7 +19,7 @@ pub mod ws;
 mod random;
 
 use http::{Request, Response};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 use ws::{Event, Message, Opcode, ReadError};
@@ -57,8 +57,10 @@ fn handle_client(stream: TcpStream) -> io::Result<()> {
     let peer = stream.peer_addr()?;
     log!("{peer}: connected");
     let deadline = Instant::now() + REQUEST_TIMEOUT;
-    let mut reader = BufReader::new(DeadlineReader::new(&stream, deadline));
-    let request = match http::read_request(&mut reader) {
+    let mut reader = DeadlineReader::new(&stream, deadline);
+    // Bytes that arrived and were not used yet: see `read_request`.
+    let mut input = Vec::new();
+    let request = match http::read_request(&mut reader, &mut input) {
         Ok(request) => request,
         Err(error) => {
             log!("{peer}: {error}");
@@ -75,7 +77,7 @@ fn handle_client(stream: TcpStream) -> io::Result<()> {
         log::escape(&request.target)
     );
     if handshake::is_upgrade_request(&request) {
-        return upgrade(&stream, peer, &request, reader);
+        return upgrade(&stream, peer, &request, reader, input);
     }
     send(&stream, peer, &respond(&request))
 }
@@ -112,7 +114,8 @@ fn upgrade(
     stream: &TcpStream,
     peer: SocketAddr,
     request: &Request,
-    mut reader: BufReader<DeadlineReader>,
+    mut reader: DeadlineReader,
+    input: Vec<u8>,
 ) -> io::Result<()> {
     let response = match handshake::accept(request) {
         Ok(response) => response,
@@ -123,11 +126,11 @@ fn upgrade(
     };
     send(stream, peer, &response)?;
     log!("{peer}: handshake done; from now on it speaks WebSocket");
-    // The reader may already hold bytes the client sent after its request,
-    // so we keep reading through it rather than from the stream directly.
     // A WebSocket stays open for as long as the client likes: no deadline.
-    reader.get_mut().deadline = None;
-    echo(stream, peer, &mut reader)
+    // The client may have sent its first frames right after its request:
+    // they are the start of `input`.
+    reader.deadline = None;
+    echo(stream, peer, &mut reader, input)
 }
 // ANCHOR_END: upgrade
 
@@ -138,11 +141,10 @@ fn upgrade(
 fn echo(
     stream: &TcpStream,
     peer: SocketAddr,
-    reader: &mut BufReader<DeadlineReader>,
+    reader: &mut DeadlineReader,
+    mut input: Vec<u8>,
 ) -> io::Result<()> {
     let mut messages = ws::Messages::new(ws::MAX_MESSAGE_LEN);
-    // Bytes that arrived but are not part of a whole frame yet.
-    let mut input = Vec::new();
     loop {
         let event = ws::read_frame(reader, &mut input, ws::MAX_MESSAGE_LEN)
             .and_then(|frame| messages.push(frame).map_err(ReadError::Protocol));
@@ -217,10 +219,10 @@ fn describe(message: &Message) -> String {
 /// tells the client that nothing follows our close frame. Then we read and
 /// drop whatever the client still sends, until it closes its side too, or
 /// until [`CLOSE_TIMEOUT`] runs out.
-fn hang_up(stream: &TcpStream, peer: SocketAddr, reader: &mut BufReader<DeadlineReader>) {
+fn hang_up(stream: &TcpStream, peer: SocketAddr, reader: &mut DeadlineReader) {
     // Errors are no news here: they mean the client has already gone.
     let _ = stream.shutdown(Shutdown::Write);
-    reader.get_mut().deadline = Some(Instant::now() + CLOSE_TIMEOUT);
+    reader.deadline = Some(Instant::now() + CLOSE_TIMEOUT);
     let _ = io::copy(reader, &mut io::sink());
     log!("{peer}: disconnected");
 }
