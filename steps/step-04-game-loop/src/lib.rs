@@ -46,7 +46,7 @@ pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
 /// more than the machine can spare: past this, the clients
 /// that hold the most are let go. It leaves room for a client that sends
 /// one of the biggest messages, and gets it back.
-pub const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
+const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
 // ANCHOR_END: max_unsent
 
 /// What every client is allowed.
@@ -61,8 +61,8 @@ const LIMITS: Limits = Limits {
 /// The shortest and longest the loop sleeps after a turn with nothing to do.
 /// The longer the sleep, the less CPU an idle server burns, and the longer a
 /// message that arrives during the sleep waits for the loop to notice it.
-pub const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
-pub const MAX_IDLE_SLEEP: Duration = Duration::from_millis(5);
+const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
+const MAX_IDLE_SLEEP: Duration = Duration::from_millis(5);
 // ANCHOR_END: idle_constants
 
 // ANCHOR: serve

@@ -54,7 +54,7 @@ pub const MAX_UNSENT_BYTES: usize = 16 * MAX_CHAT_MESSAGE_LEN;
 /// keeps to its own limits, but many clients within theirs could still hold
 /// more than the machine can spare: past this, the clients
 /// that hold the most are let go.
-pub const MEMORY_BUDGET: usize = 32 * 1024 * 1024;
+const MEMORY_BUDGET: usize = 32 * 1024 * 1024;
 // ANCHOR_END: max_unsent
 
 /// What every client is allowed.
@@ -69,8 +69,8 @@ const LIMITS: Limits = Limits {
 /// The shortest and longest the loop sleeps after a turn with nothing to do.
 /// The longer the sleep, the less CPU an idle server burns, and the longer a
 /// message that arrives during the sleep waits for the loop to notice it.
-pub const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
-pub const MAX_IDLE_SLEEP: Duration = Duration::from_millis(5);
+const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
+const MAX_IDLE_SLEEP: Duration = Duration::from_millis(5);
 // ANCHOR_END: idle_constants
 
 // ANCHOR: serve

@@ -106,7 +106,7 @@ impl Client {
     // ANCHOR_END: new
 
     /// Whether the client takes part in the chat.
-    pub fn is_open(&self) -> bool {
+    fn is_open(&self) -> bool {
         matches!(self.state, State::Open { .. })
     }
 

@@ -57,7 +57,7 @@ pub const MAX_UNSENT_BYTES: usize = 16 * MAX_CHAT_MESSAGE_LEN;
 /// keeps to its own limits, but many clients within theirs could still hold
 /// more than the machine can spare: past this, the clients
 /// that hold the most are let go.
-pub const MEMORY_BUDGET: usize = 32 * 1024 * 1024;
+const MEMORY_BUDGET: usize = 32 * 1024 * 1024;
 // ANCHOR_END: max_unsent
 
 /// What every client is allowed.
@@ -73,7 +73,7 @@ const LIMITS: Limits = Limits {
 /// process has run out of file descriptors. The connection it failed on is
 /// still waiting, so the listener stays ready: `poll` would return at once,
 /// every time, and the loop would spin at full speed until a client left.
-pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 // ANCHOR_END: accept_pause
 
 // ANCHOR: serve
