@@ -63,6 +63,7 @@ fn say(clients: &mut [TcpStream], transcript: &mut Vec<String>, from: usize, tex
 }
 // ANCHOR_END: three_clients_chat
 
+// ANCHOR: quiet_client
 /// The opposite of stage 3's `a_quiet_client_makes_the_next_one_wait`.
 #[test]
 fn a_quiet_client_does_not_make_the_next_one_wait() {
@@ -83,7 +84,9 @@ fn a_quiet_client_does_not_make_the_next_one_wait() {
         started.elapsed()
     );
 }
+// ANCHOR_END: quiet_client
 
+// ANCHOR: trickling
 /// A client sends a handshake and then a frame one byte at a time, while
 /// another chats: the other's messages go round at once, and the slow
 /// client's message arrives whole.
@@ -114,6 +117,7 @@ fn a_client_trickling_bytes_holds_up_nobody() {
     assert_eq!(heard, "slowly but surely");
     assert_eq!(read_text(&mut chatty), "slowly but surely");
 }
+// ANCHOR_END: trickling
 
 // ANCHOR: never_reads
 /// A client that never reads: the others get every message promptly, and

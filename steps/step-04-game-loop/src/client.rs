@@ -137,6 +137,7 @@ impl Client {
         received > 0
     }
 
+    // ANCHOR: read_available
     /// Reads, without waiting, whatever the client has sent.
     fn read_available(&mut self) -> usize {
         let mut buffer = [0; 64 * 1024];
@@ -156,6 +157,7 @@ impl Client {
         }
         received
     }
+    // ANCHOR_END: read_available
     // ANCHOR_END: receive
 
     // ANCHOR: read_request
@@ -308,6 +310,7 @@ impl Client {
     // ANCHOR_END: last_word
     // ANCHOR_END: read_frames
 
+    // ANCHOR: hang_up
     /// Our last word is queued: once it is out, stop sending, and wait (up
     /// to the close timeout) for the client to hang up too.
     fn hang_up(&mut self) {
@@ -316,6 +319,7 @@ impl Client {
             sent_fin: false,
         };
     }
+    // ANCHOR_END: hang_up
 
     // ANCHOR: send
     /// Queues a chat message for this client, if it takes part in the chat.

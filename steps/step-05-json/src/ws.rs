@@ -45,6 +45,7 @@ pub const MAX_MESSAGE_LEN: usize = 16 * 1024 * 1024;
 /// The longest frame header: 2 bytes, 8 bytes of length, 4 bytes of mask.
 const MAX_HEADER_LEN: usize = 14;
 
+// ANCHOR: status_codes
 /// The status code of a close frame sent because the other side broke a rule
 /// of the protocol (RFC 6455, section 7.4.1).
 const PROTOCOL_ERROR: u16 = 1002;
@@ -59,6 +60,7 @@ const MESSAGE_TOO_BIG: u16 = 1009;
 /// The status code for a client that broke a rule of the server's own, not
 /// of the protocol: here, holding more memory than the server can spare.
 pub const POLICY_VIOLATION: u16 = 1008;
+// ANCHOR_END: status_codes
 
 // ANCHOR: opcode
 /// What a frame carries: the low 4 bits of its first byte.

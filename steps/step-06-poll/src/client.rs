@@ -178,6 +178,7 @@ impl Client {
         }
     }
 
+    // ANCHOR: read_available
     /// Reads, without waiting, whatever the client has sent.
     fn read_available(&mut self) {
         let mut buffer = [0; 64 * 1024];
@@ -196,6 +197,7 @@ impl Client {
             }
         }
     }
+    // ANCHOR_END: read_available
     // ANCHOR_END: receive
 
     // ANCHOR: read_request
@@ -348,6 +350,7 @@ impl Client {
     // ANCHOR_END: last_word
     // ANCHOR_END: read_frames
 
+    // ANCHOR: hang_up
     /// Our last word is queued: once it is out, stop sending, and wait (up
     /// to the close timeout) for the client to hang up too.
     fn hang_up(&mut self) {
@@ -356,6 +359,7 @@ impl Client {
             sent_fin: false,
         };
     }
+    // ANCHOR_END: hang_up
 
     // ANCHOR: send
     /// Queues a chat message for this client, if it takes part in the chat.
