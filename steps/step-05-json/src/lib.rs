@@ -136,7 +136,8 @@ fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> bool
 fn keep_within_memory_budget(clients: &mut [Client]) {
     let mut total: usize = clients.iter().map(Client::memory).sum();
     while total > MEMORY_BUDGET {
-        let candidates = clients.iter_mut().filter(|client| !client.is_closed());
+        // A client already let go holds little now, and is not let go twice.
+        let candidates = clients.iter_mut().filter(|client| client.can_be_shed());
         let Some(biggest) = candidates.max_by_key(|client| client.memory()) else {
             return;
         };

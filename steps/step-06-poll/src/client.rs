@@ -433,6 +433,12 @@ impl Client {
         self.input.capacity() + unfinished + self.output.capacity()
     }
 
+    /// Whether [`Client::shed`] would free anything: the client is still
+    /// sending its request, or in the chat.
+    pub fn can_be_shed(&self) -> bool {
+        matches!(self.state, State::Request { .. } | State::Open { .. })
+    }
+
     /// Lets go of the client to free its memory, when all the clients
     /// together hold more than the server can spare (see `lib.rs`).
     pub fn shed(&mut self) {
