@@ -1,0 +1,17 @@
+//! Runs the stage 7 server: `cargo run -p step-07 [ADDRESS]`.
+
+use std::net::TcpListener;
+
+fn main() -> std::io::Result<()> {
+    // The first argument, if any, is the address to listen on. Port 0 asks
+    // the system for any free port; the line below says which one it chose.
+    let address = std::env::args()
+        .nth(1)
+        .unwrap_or("127.0.0.1:8080".to_string());
+    let listener = TcpListener::bind(&address)?;
+    let url = format!("http://{}", listener.local_addr()?);
+    step_07::log::to_stdout();
+    step_07::log!("Listening on {url}");
+    step_07::log!("Open {url} in two browser tabs, pick two names, and chat");
+    step_07::serve(listener)
+}
