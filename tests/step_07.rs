@@ -23,11 +23,14 @@ use step_07 as stage;
 use step_07::interest::{Event, Interest, InterestList, Token};
 use ws_tests::*;
 
+// ANCHOR: serve_with_poll
 /// Stage 7's loop, waiting with poll on every system.
 fn serve_with_poll(listener: TcpListener) -> io::Result<()> {
     stage::serve_with(listener, stage::poll::PollList::default())
 }
+// ANCHOR_END: serve_with_poll
 
+// ANCHOR: two_runners
 /// Every check, against the loop with epoll (on Linux; elsewhere `serve`
 /// waits with poll too).
 #[path = "."]
@@ -55,6 +58,8 @@ mod epoll {
         super::a_flooding_client_holds_up_nobody(server());
     }
 }
+
+// ANCHOR_END: two_runners
 
 /// Every check again, against the loop with poll.
 #[path = "."]

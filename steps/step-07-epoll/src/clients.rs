@@ -306,6 +306,7 @@ mod tests {
         (Client::new(near, peer, LIMITS).unwrap(), fd, far)
     }
 
+    // ANCHOR: slot_test
     #[test]
     fn a_slot_is_taken_again_only_once_its_client_has_gone() {
         let mut clients = Clients::default();
@@ -340,6 +341,7 @@ mod tests {
         assert_eq!(members, [Some("ann".to_string())]);
         assert_eq!(clients[1].name, None);
     }
+    // ANCHOR_END: slot_test
 
     #[test]
     fn only_the_clients_lent_out_are_looked_at_again() {

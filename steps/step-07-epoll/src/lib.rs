@@ -88,6 +88,7 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 // ANCHOR_END: accept_pause
 
 // ANCHOR: serve
+// ANCHOR: backends
 /// Serves every client at once, forever, on this one thread, waiting with
 /// epoll where there is one (Linux), and with `poll` everywhere else.
 pub fn serve(listener: TcpListener) -> io::Result<()> {
@@ -96,6 +97,7 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
     #[cfg(not(target_os = "linux"))]
     serve_with(listener, poll::PollList::default())
 }
+// ANCHOR_END: backends
 
 /// The listener's token: no client's, since no slab has that many slots.
 const LISTENER: Token = Token::MAX;
