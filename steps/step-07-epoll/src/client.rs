@@ -186,12 +186,6 @@ impl Client {
                 Ok(count) => {
                     self.input.extend_from_slice(&buffer[..count]);
                     received += count;
-                    if count < buffer.len() {
-                        // Most likely all there was: one more read would only
-                        // say `WouldBlock`. If more came meanwhile, the socket
-                        // is still ready, and the next wait says so.
-                        break;
-                    }
                 }
                 // Nothing more for now: not an error on a nonblocking socket.
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
