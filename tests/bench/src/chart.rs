@@ -12,10 +12,10 @@ pub struct Line {
     pub points: Vec<(usize, Duration)>,
 }
 
-const WIDTH: f64 = 640.0;
+const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 430.0;
 const LEFT: f64 = 78.0;
-const RIGHT: f64 = 150.0;
+const RIGHT: f64 = 230.0;
 const TOP: f64 = 56.0;
 const BOTTOM: f64 = 64.0;
 /// Colours that stay apart for most kinds of colour blindness (Okabe-Ito).
