@@ -283,6 +283,112 @@ fn a_flooding_client_holds_up_nobody(address: SocketAddr) {
 }
 // ANCHOR_END: flooding
 
+// ------------------------------------------------- out of descriptors
+
+// ANCHOR: accept_paused
+/// Stage 7's own program, allowed 20 open files. Clients connect until
+/// `accept` fails; then the listener leaves the wait for a while (its
+/// interest becomes `NONE`), or a level-triggered wait would report it,
+/// ready for ever, and the loop would spin. So: the program stays nearly
+/// idle while it cannot accept, the clients it has are still served, and
+/// once one leaves, the client that was waiting is accepted.
+#[cfg(unix)]
+#[test]
+fn out_of_file_descriptors_it_pauses_accepting_and_goes_on() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    drop(Program::start("step-07")); // builds target/debug/step-07
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe.parent().unwrap().parent().unwrap().join("step-07");
+    /// Kills the program however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Killed(
+        Command::new("bash")
+            .args(["-c", r#"ulimit -n 20 && exec "$0" 127.0.0.1:0"#])
+            .arg(&binary)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let address: SocketAddr = first
+        .trim()
+        .trim_start_matches("Listening on http://")
+        .parse()
+        .unwrap();
+    let (lines, log) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    // Waits for a line that contains one of `wanted`, and says which.
+    let wait_for = |wanted: &[&str]| loop {
+        let line = log.recv_timeout(PATIENCE).expect("the program fell silent");
+        if let Some(found) = wanted.iter().position(|w| line.contains(w)) {
+            return found;
+        }
+    };
+    let mut joined = Vec::new();
+    let waiting = loop {
+        assert!(joined.len() < 30, "accept never failed");
+        let mut stream = connect(address);
+        send_raw(&mut stream, upgrade_request(address).as_bytes());
+        let connected = format!(":{}: connected", stream.local_addr().unwrap().port());
+        if wait_for(&[&connected, "accept failed"]) == 1 {
+            break stream;
+        }
+        check_101(&read_http_head(&mut stream));
+        send_text(&mut stream, &join_request(&format!("c{}", joined.len())));
+        read_text(&mut stream);
+        joined.push(stream);
+    };
+    // Paused, and paused again every 100 ms: but not spinning.
+    let ticks = || {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.0.id()));
+        let stat = stat.unwrap_or_default();
+        let fields: Vec<u64> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .filter_map(|field| field.parse().ok())
+            .collect();
+        fields
+            .get(10)
+            .zip(fields.get(11))
+            .map(|(user, system)| user + system)
+    };
+    if let Some(before) = ticks() {
+        thread::sleep(Duration::from_secs(1));
+        let used = ticks().unwrap() - before;
+        assert!(used < 30, "{used} ticks of CPU in a second while paused");
+    }
+    // The clients it has are still served.
+    let mut first = joined.remove(0);
+    send_text(&mut first, &message("still here"));
+    loop {
+        let text = read_text(&mut first);
+        if text == said("c0", "still here") {
+            break;
+        }
+        assert!(text.contains(r#""type":"join""#), "{text}");
+    }
+    // One leaves: a descriptor is free, and the waiting client gets it.
+    drop(joined.pop());
+    let mut waiting = waiting;
+    check_101(&read_http_head(&mut waiting));
+}
+// ANCHOR_END: accept_paused
+
 // -------------------------------------------------------- system calls
 
 /// How many times the loop called each function of its interest list.

@@ -82,8 +82,9 @@ const LIMITS: Limits = Limits {
 // ANCHOR: accept_pause
 /// How long we stop accepting after `accept` fails, for example because the
 /// process has run out of file descriptors. The connection it failed on is
-/// still waiting, so the listener stays ready: `poll` would return at once,
-/// every time, and the loop would spin at full speed until a client left.
+/// still waiting, so the listener stays ready: the wait would return at
+/// once, every time, and the loop would spin at full speed until a client
+/// left.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 // ANCHOR_END: accept_pause
 
