@@ -63,10 +63,14 @@ pub struct Conn {
 
 impl Conn {
     /// Connects to `address`, with read and write timeouts of [`patience`].
+    #[track_caller]
     pub fn open(address: SocketAddr) -> Conn {
-        let stream = TcpStream::connect(address).unwrap_or_else(|error| {
-            panic!("could not connect to {address}: {error} (is the server still running?)")
-        });
+        let stream = match TcpStream::connect(address) {
+            Ok(stream) => stream,
+            Err(error) => {
+                panic!("could not connect to {address}: {error} (is the server still running?)")
+            }
+        };
         stream.set_read_timeout(Some(patience())).unwrap();
         stream.set_write_timeout(Some(patience())).unwrap();
         let trace = trace::current();
@@ -135,6 +139,7 @@ impl Write for Conn {
 }
 
 /// Connects to `address` with read and write timeouts of [`patience`].
+#[track_caller]
 pub fn connect(address: SocketAddr) -> Conn {
     Conn::open(address)
 }
@@ -144,6 +149,7 @@ pub fn connect(address: SocketAddr) -> Conn {
 // ---------------------------------------------------------------------------
 
 /// Sends `request` as it is, then reads until the server closes the connection.
+#[track_caller]
 pub fn exchange(address: SocketAddr, request: &[u8]) -> String {
     let mut stream = connect(address);
     send_raw(&mut stream, request);
@@ -152,6 +158,7 @@ pub fn exchange(address: SocketAddr, request: &[u8]) -> String {
 
 /// [`exchange`], waiting up to `wait` for the answer instead of [`patience`]:
 /// for a server that may first have to finish with someone else.
+#[track_caller]
 pub fn exchange_waiting(address: SocketAddr, request: &[u8], wait: Duration) -> String {
     let mut stream = connect(address);
     stream.set_read_timeout(Some(wait)).unwrap();
@@ -163,6 +170,7 @@ pub fn exchange_waiting(address: SocketAddr, request: &[u8], wait: Duration) -> 
 /// half-close: the server reads the end of the stream, and may still write),
 /// then reads until the server closes its side too. A server that took the
 /// end of our stream for the end of the conversation drops the answer.
+#[track_caller]
 pub fn exchange_half_closed(address: SocketAddr, request: &[u8]) -> String {
     let mut stream = connect(address);
     send_raw(&mut stream, request);
@@ -172,6 +180,7 @@ pub fn exchange_half_closed(address: SocketAddr, request: &[u8]) -> String {
 
 /// Reads until the server closes the connection; fails the check if it
 /// does not within the read timeout.
+#[track_caller]
 pub fn read_to_close(stream: &mut Conn) -> String {
     let mut bytes = Vec::new();
     match stream.read_to_end(&mut bytes) {
@@ -206,6 +215,7 @@ pub struct Response {
 impl Response {
     /// Takes apart a response as the server sent it; fails the check if it
     /// is not one.
+    #[track_caller]
     pub fn parse(text: &str) -> Response {
         let Some((head, body)) = text.split_once("\r\n\r\n") else {
             panic!("expected an HTTP response (a head that ends with an empty line), got {text:?}");
@@ -215,10 +225,10 @@ impl Response {
         let status = status_line
             .strip_prefix("HTTP/1.1 ")
             .and_then(|rest| rest.get(..3))
-            .and_then(|code| code.parse().ok())
-            .unwrap_or_else(|| {
-                panic!("expected a status line such as `HTTP/1.1 200 OK`, got {status_line:?}")
-            });
+            .and_then(|code| code.parse().ok());
+        let Some(status) = status else {
+            panic!("expected a status line such as `HTTP/1.1 200 OK`, got {status_line:?}")
+        };
         let headers = lines
             .filter_map(|line| line.split_once(':'))
             .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
@@ -240,6 +250,7 @@ impl Response {
     }
 
     /// Fails the check unless the status is `status`.
+    #[track_caller]
     pub fn expect_status(&self, status: u16, why: &str) -> &Response {
         assert!(
             self.status == status,
@@ -251,6 +262,7 @@ impl Response {
 }
 
 /// Sends `request`, reads the whole answer, and takes it apart.
+#[track_caller]
 pub fn http(address: SocketAddr, request: &[u8]) -> Response {
     Response::parse(&exchange(address, request))
 }
@@ -275,6 +287,7 @@ pub fn upgrade_request(address: SocketAddr) -> String {
 /// Connects to `address` and does the opening handshake: sends
 /// [`upgrade_request`], and checks that the answer is a `101` with the right
 /// `Sec-WebSocket-Accept`. Returns the connection, ready for frames.
+#[track_caller]
 pub fn ws_handshake(address: SocketAddr) -> Conn {
     let mut stream = connect(address);
     // Without this, Nagle's algorithm holds a small frame back until the
@@ -288,6 +301,7 @@ pub fn ws_handshake(address: SocketAddr) -> Conn {
 
 /// Reads an HTTP response head, up to and including the empty line, one
 /// byte at a time: whatever follows (frames) stays unread in the stream.
+#[track_caller]
 pub fn read_http_head(stream: &mut Conn) -> String {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
@@ -312,12 +326,14 @@ pub fn read_http_head(stream: &mut Conn) -> String {
 
 /// Checks a response head: `101 Switching Protocols`, the upgrade headers,
 /// and [`RFC_ACCEPT`] for [`RFC_KEY`].
+#[track_caller]
 pub fn check_101(head: &str) {
     check_101_with(head, RFC_ACCEPT);
 }
 
 /// Checks a response head: `101 Switching Protocols`, the upgrade headers,
 /// and `accept` as the `Sec-WebSocket-Accept`.
+#[track_caller]
 pub fn check_101_with(head: &str, accept: &str) {
     let response = Response::parse(head);
     response.expect_status(101, "the upgrade is accepted: Switching Protocols");
@@ -411,11 +427,13 @@ pub fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// Sends one masked frame (see [`client_frame`]).
+#[track_caller]
 pub fn send_frame(stream: &mut Conn, fin: bool, opcode: u8, payload: &[u8]) {
     send_raw(stream, &client_frame(fin, opcode, payload));
 }
 
 /// Sends bytes as they are.
+#[track_caller]
 pub fn send_raw(stream: &mut Conn, bytes: &[u8]) {
     if let Err(error) = stream.write_all(bytes) {
         panic!(
@@ -428,6 +446,7 @@ pub fn send_raw(stream: &mut Conn, bytes: &[u8]) {
 /// with Nagle's algorithm off, its own TCP segment: the server must put
 /// frames together from whatever pieces arrive (Autobahn calls this
 /// "chopping").
+#[track_caller]
 pub fn send_chopped(stream: &mut Conn, bytes: &[u8], chop_size: usize) {
     stream.set_nodelay(true).unwrap();
     for piece in bytes.chunks(chop_size) {
@@ -437,6 +456,7 @@ pub fn send_chopped(stream: &mut Conn, bytes: &[u8], chop_size: usize) {
 
 /// Sends `bytes` in the pieces `sizes` gives (the rest in a last piece),
 /// with a pause after each, so that the server reads them one by one.
+#[track_caller]
 pub fn send_in_pieces(stream: &mut Conn, bytes: &[u8], sizes: &[usize], pause: Duration) {
     stream.set_nodelay(true).unwrap();
     let mut rest = bytes;
@@ -516,6 +536,7 @@ pub fn opcode_name(opcode: u8) -> String {
 /// Reads one frame from the server, and checks what RFC 6455 asks of every
 /// frame a server sends: not masked, no RSV bits (no extension was agreed).
 /// The end of the stream, mid-frame or not, is an `UnexpectedEof` error.
+#[track_caller]
 pub fn try_read_frame(stream: &mut Conn) -> io::Result<Frame> {
     let mut head = [0; 2];
     stream.read_exact(&mut head)?;
@@ -559,16 +580,19 @@ pub fn try_read_frame(stream: &mut Conn) -> io::Result<Frame> {
 
 /// Reads one frame from the server (see [`try_read_frame`]); fails the
 /// check if none comes within the read timeout.
+#[track_caller]
 pub fn read_frame(stream: &mut Conn) -> Frame {
-    try_read_frame(stream).unwrap_or_else(|error| {
-        panic!(
+    match try_read_frame(stream) {
+        Ok(frame) => frame,
+        Err(error) => panic!(
             "expected a frame from the server: {}",
             what_happened(&error)
-        )
-    })
+        ),
+    }
 }
 
 /// Reads the next frame, which must be a close frame.
+#[track_caller]
 pub fn read_close(stream: &mut Conn) -> Frame {
     let frame = read_frame(stream);
     assert!(
@@ -579,19 +603,23 @@ pub fn read_close(stream: &mut Conn) -> Frame {
 }
 
 /// Reads the next frame, which must be a text message; returns its text.
+#[track_caller]
 pub fn read_text(stream: &mut Conn) -> String {
     let frame = read_frame(stream);
     assert!(
         frame.opcode == TEXT && frame.fin,
         "expected a text message, got {frame:?}"
     );
-    String::from_utf8(frame.payload)
-        .unwrap_or_else(|error| panic!("a text message that is not UTF-8: {error}"))
+    match String::from_utf8(frame.payload) {
+        Ok(text) => text,
+        Err(error) => panic!("a text message that is not UTF-8: {error}"),
+    }
 }
 
 /// Checks that the server closes the TCP connection cleanly, with nothing
 /// more sent before: the end of the stream, not a reset. Then closes our
 /// side too, as a client does when the server has hung up.
+#[track_caller]
 pub fn expect_end_of_stream(stream: &mut Conn) {
     let mut rest = Vec::new();
     match stream.read_to_end(&mut rest) {
@@ -615,6 +643,7 @@ pub fn expect_end_of_stream(stream: &mut Conn) {
 
 /// The whole closing handshake, started by the client: sends a close frame
 /// with `code`, expects the same code back, then the end of the stream.
+#[track_caller]
 pub fn close_with(stream: &mut Conn, code: u16) {
     send_frame(stream, true, CLOSE, &code.to_be_bytes());
     let close = read_close(stream);
@@ -628,6 +657,7 @@ pub fn close_with(stream: &mut Conn, code: u16) {
 /// Expects the server to fail the connection: the next frame is a close
 /// frame with `code`. Answers it, as a client should, and checks that the
 /// server then closes the TCP connection (and answered nothing else).
+#[track_caller]
 pub fn expect_close(stream: &mut Conn, code: u16) {
     let close = read_close(stream);
     assert!(
@@ -640,6 +670,7 @@ pub fn expect_close(stream: &mut Conn, code: u16) {
 
 /// Checks that nothing arrives from the server during `wait`: no frame, and
 /// no end of stream either.
+#[track_caller]
 pub fn expect_silence(stream: &mut Conn, wait: Duration) {
     stream.set_read_timeout(Some(wait)).unwrap();
     let mut byte = [0];
@@ -693,6 +724,7 @@ impl Transcript {
     }
 
     /// Connects `who` and does the opening handshake.
+    #[track_caller]
     pub fn open(&mut self, who: &str, address: SocketAddr) -> Conn {
         let stream = ws_handshake(address);
         self.note(format!("{who} connects: 101 Switching Protocols"));
@@ -700,6 +732,7 @@ impl Transcript {
     }
 
     /// `who` sends one masked frame.
+    #[track_caller]
     pub fn send(&mut self, who: &str, stream: &mut Conn, fin: bool, opcode: u8, payload: &[u8]) {
         let frame = Frame {
             fin,
@@ -711,17 +744,20 @@ impl Transcript {
     }
 
     /// `who` sends a text message.
+    #[track_caller]
     pub fn send_text(&mut self, who: &str, stream: &mut Conn, text: &str) {
         self.send(who, stream, true, TEXT, text.as_bytes());
     }
 
     /// `who` sends bytes as they are, written down as `what`.
+    #[track_caller]
     pub fn send_raw(&mut self, who: &str, stream: &mut Conn, what: &str, bytes: &[u8]) {
         self.note(format!("{who} -> {what}"));
         send_raw(stream, bytes);
     }
 
     /// `who` reads one frame.
+    #[track_caller]
     pub fn receive(&mut self, who: &str, stream: &mut Conn) -> Frame {
         let frame = read_frame(stream);
         self.received(who, &shown(&frame));
@@ -729,11 +765,13 @@ impl Transcript {
     }
 
     /// Writes down that `who` received `what` (read by the caller).
+    #[track_caller]
     pub fn received(&mut self, who: &str, what: &str) {
         self.note(format!("  {who} <- {what}"));
     }
 
     /// `who` reads the end of the stream: the server closed the connection.
+    #[track_caller]
     pub fn expect_end_of_stream(&mut self, who: &str, stream: &mut Conn) {
         expect_end_of_stream(stream);
         self.received(

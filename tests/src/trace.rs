@@ -542,7 +542,14 @@ fn parse_frame(bytes: &[u8]) -> Option<(String, usize)> {
     if first & 0x70 != 0 {
         flags.push(format!("RSV bits {:03b}", (first >> 4) & 0b111));
     }
-    flags.push(if mask.is_some() { "masked" } else { "not masked" }.to_string());
+    flags.push(
+        if mask.is_some() {
+            "masked"
+        } else {
+            "not masked"
+        }
+        .to_string(),
+    );
     flags.push(
         match second & 0x7f {
             126 => "16-bit length",

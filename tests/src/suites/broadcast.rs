@@ -25,6 +25,7 @@ pub fn three_clients_chat(server: &Server) {
 
 /// Client `from` sends `text`; every client reads what arrives next, which
 /// must be that text.
+#[track_caller]
 fn say(chat: &mut Transcript, clients: &mut [Conn], from: usize, text: &str) {
     let names = ["ann", "bob", "cat"];
     chat.send_text(names[from], &mut clients[from], text);

@@ -16,10 +16,13 @@ use std::time::Duration;
 
 /// Reads one text message, which must be JSON; returns it written the one
 /// way the checks compare (see [`crate::json`]).
+#[track_caller]
 pub fn read_json(stream: &mut Conn) -> String {
     let text = read_text(stream);
-    json::canonical(&text)
-        .unwrap_or_else(|| panic!("every message of the chat is JSON; this is not: {text:.200}"))
+    match json::canonical(&text) {
+        Some(canonical) => canonical,
+        None => panic!("every message of the chat is JSON; this is not: {text:.200}"),
+    }
 }
 
 /// The name in a welcome, `{"type":"welcome","name":"ann","users":[...]}`.
@@ -34,6 +37,7 @@ fn send_text(stream: &mut Conn, text: &str) {
 }
 
 /// Connects, joins as `name`, and returns the stream and the welcome.
+#[track_caller]
 fn join(address: SocketAddr, name: &str) -> (Conn, String) {
     let mut stream = ws_handshake(address);
     send_text(
@@ -78,6 +82,7 @@ fn welcome(name: &str, users: &[&str]) -> String {
 }
 
 /// Reads the next message, which must be `expected`.
+#[track_caller]
 fn expect(stream: &mut Conn, expected: &str, who: &str) {
     let heard = read_json(stream);
     assert!(
@@ -88,6 +93,7 @@ fn expect(stream: &mut Conn, expected: &str, who: &str) {
 
 /// `who` reads the next message, which must be `expected`, and the
 /// transcript says so.
+#[track_caller]
 fn receives(chat: &mut Transcript, who: &str, stream: &mut Conn, expected: &str) {
     expect(stream, expected, who);
     chat.received(who, expected);

@@ -13,6 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 /// Sends one frame and checks that the same message comes back.
+#[track_caller]
 fn round_trip(stream: &mut Conn, opcode: u8, payload: &[u8]) {
     send_frame(stream, true, opcode, payload);
     expect_echo(stream, opcode, payload);
@@ -20,6 +21,7 @@ fn round_trip(stream: &mut Conn, opcode: u8, payload: &[u8]) {
 
 /// Reads one whole message (one frame, the way this server echoes) and
 /// compares it with what was sent.
+#[track_caller]
 fn expect_echo(stream: &mut Conn, opcode: u8, payload: &[u8]) {
     let echo = read_frame(stream);
     assert_eq!((echo.fin, echo.opcode), (true, opcode), "{echo:?}");

@@ -10,6 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 /// Sends one frame and checks that the same message comes back, whole.
+#[track_caller]
 fn round_trip(stream: &mut Conn, opcode: u8, payload: &[u8]) {
     send_frame(stream, true, opcode, payload);
     let echo = read_frame(stream);
@@ -33,6 +34,59 @@ fn round_trip(stream: &mut Conn, opcode: u8, payload: &[u8]) {
             echo.payload.len()
         );
     }
+}
+
+/// Sends one frame and checks the header of its echo byte by byte: the
+/// 7-bit length field says `code` (126: a 16-bit length follows, 127: a
+/// 64-bit one), then the length, then the payload.
+#[track_caller]
+fn round_trip_with_length(stream: &mut Conn, opcode: u8, payload: &[u8], code: u8) {
+    send_frame(stream, true, opcode, payload);
+    let len = payload.len();
+    let mut head = [0; 2];
+    if let Err(error) = std::io::Read::read_exact(stream, &mut head) {
+        panic!(
+            "expected the echo of {len} bytes: {}",
+            what_happened(&error)
+        );
+    }
+    let (bits, more) = match code {
+        126 => ("16", 2),
+        _ => ("64", 8),
+    };
+    assert!(
+        head[1] & 0x7f == code,
+        "the echo of {len} bytes must have a {bits}-bit length: its second byte says \
+         {code}, then {more} bytes hold the length; it says {} (the classic mistake, \
+         `len as u8`, writes the low byte of the length instead)",
+        head[1] & 0x7f
+    );
+    let mut length = vec![0; more];
+    if let Err(error) = std::io::Read::read_exact(stream, &mut length) {
+        panic!(
+            "expected the {bits}-bit length of the echo: {}",
+            what_happened(&error)
+        );
+    }
+    let announced = length
+        .iter()
+        .fold(0u64, |n, byte| n << 8 | u64::from(*byte));
+    assert!(
+        announced == len as u64,
+        "the echo of {len} bytes announces {announced} bytes"
+    );
+    let mut echo = vec![0; len];
+    if let Err(error) = std::io::Read::read_exact(stream, &mut echo) {
+        panic!(
+            "expected the {len} bytes of the echo: {}",
+            what_happened(&error)
+        );
+    }
+    stream.end_of_unit();
+    assert!(
+        head[0] == FIN | opcode && echo == payload,
+        "the echo of {len} bytes differs from what was sent"
+    );
 }
 
 /// `len` bytes of text: `abcdefghijklmnopqrstuvwxyzabc...`.
@@ -151,7 +205,7 @@ pub fn messages_of_126_to_65535_bytes_have_a_16_bit_length(server: &Server) {
     let mut stream = ws_handshake(server.address);
     for len in [126, 127, 128, 1000, 65535] {
         for opcode in [TEXT, BINARY] {
-            round_trip(&mut stream, opcode, &text_of(len));
+            round_trip_with_length(&mut stream, opcode, &text_of(len), 126);
         }
     }
     close_with(&mut stream, 1000);
@@ -167,7 +221,7 @@ pub fn messages_over_65535_bytes_have_a_64_bit_length(server: &Server) {
     let mut stream = ws_handshake(server.address);
     for len in [65536, 100_000] {
         for opcode in [TEXT, BINARY] {
-            round_trip(&mut stream, opcode, &text_of(len));
+            round_trip_with_length(&mut stream, opcode, &text_of(len), 127);
         }
     }
     close_with(&mut stream, 1000);

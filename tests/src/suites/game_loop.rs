@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 impl Chat {
     /// Connects and joins the chat as `name`: the handshake, and from
     /// stage 5 on, a join and its welcome.
+    #[track_caller]
     pub fn join(self, address: SocketAddr, name: &str) -> Conn {
         let mut stream = ws_handshake(address);
         if self == Chat::Json {
@@ -40,6 +41,7 @@ impl Chat {
     }
 
     /// Reads the welcome that a join as `name` gets, from stage 5 on.
+    #[track_caller]
     pub fn welcomed(self, stream: &mut Conn, name: &str) {
         if self == Chat::Json {
             let welcome = read_json(stream);
@@ -68,6 +70,7 @@ impl Chat {
     }
 
     /// Reads the next chat message, skipping join and leave notices.
+    #[track_caller]
     pub fn hear(self, stream: &mut Conn) -> String {
         if self != Chat::Json {
             return read_text(stream);
@@ -94,6 +97,7 @@ fn send_text(stream: &mut Conn, text: &str) {
 }
 
 /// Checks that what a client heard is what it should have.
+#[track_caller]
 fn expect_heard(heard: &str, expected: &str, who: &str) {
     assert!(
         heard == expected,

@@ -16,6 +16,7 @@ const UPGRADE: &str = "GET /chat HTTP/1.1\r\n\
 /// Sends an upgrade request and returns the answer: the head of a `101`
 /// (the connection closes when the check is done with it), or the whole of
 /// a refusal, after which the server hangs up.
+#[track_caller]
 fn upgrade_with(address: SocketAddr, request: &str) -> String {
     let mut stream = connect(address);
     send_raw(&mut stream, request.as_bytes());
@@ -24,6 +25,7 @@ fn upgrade_with(address: SocketAddr, request: &str) -> String {
 
 /// The answer to an upgrade: a `101`'s head (after which the connection
 /// may stay open), or a whole refusal, up to the end of the stream.
+#[track_caller]
 fn read_http_answer(stream: &mut Conn) -> String {
     let head = read_http_head(stream);
     if head.starts_with("HTTP/1.1 101") {
@@ -70,9 +72,10 @@ pub fn firefox_sends_keep_alive_upgrade(server: &Server) {
     check_101(&upgrade_with(server.address, &request));
 }
 
-/// A masked "Hello" frame (RFC 6455, section 5.7) in the same write as the
-/// request: the server must still read exactly one request and answer 101.
-/// (Stage 3's checks also check that those frame bytes are then answered.)
+/// A masked ping "Hello" (RFC 6455, section 5.7, as a client sends it) in
+/// the same write as the request: the server must still read exactly one
+/// request and answer 101. (Stage 3's checks also check that frames that
+/// come with the request are then answered.)
 pub fn a_frame_in_the_same_write_as_the_request_does_not_spoil_the_handshake(server: &Server) {
     about(
         "RFC 6455, section 4.2.1 (reading the client's opening handshake)",
@@ -80,7 +83,7 @@ pub fn a_frame_in_the_same_write_as_the_request_does_not_spoil_the_handshake(ser
     );
     let mut bytes = UPGRADE.as_bytes().to_vec();
     bytes.extend_from_slice(&[
-        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        0x89, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
     ]);
     let mut stream = connect(server.address);
     send_raw(&mut stream, &bytes);

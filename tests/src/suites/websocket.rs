@@ -10,6 +10,7 @@ use std::thread;
 
 /// Sends `bytes` after the handshake and returns the close frame that
 /// answers them, after checking that the server then closes the connection.
+#[track_caller]
 fn refused(address: SocketAddr, bytes: &[u8]) -> Frame {
     let mut stream = ws_handshake(address);
     send_raw(&mut stream, bytes);
@@ -21,6 +22,7 @@ fn refused(address: SocketAddr, bytes: &[u8]) -> Frame {
 }
 
 /// Checks that `close` has `code`; `what` says what was refused.
+#[track_caller]
 fn expect_code(close: &Frame, code: u16, what: &str) {
     assert!(
         close.close_code() == Some(code),
