@@ -230,8 +230,14 @@ fn grade(stages: &[&'static Stage], target: Target, startup: Duration) -> Result
             address
         }
         Target::Command(command) => {
+            if process::substitute(&command, ([127, 0, 0, 1], 0).into()).is_none() {
+                return misuse(
+                    "the command must say where to listen: put {address} (127.0.0.1:PORT) or \
+                     {port} in it, which the grader replaces with a free port",
+                );
+            }
             let log_dir = std::env::temp_dir().join(format!("grade-{}", std::process::id()));
-            let shown = command.join(" ");
+            let shown = shell_words(&command);
             println!(
                 "Starting `{shown}` (its output goes to {}/server.log)",
                 log_dir.display()
@@ -423,6 +429,25 @@ fn grade_all(
 fn run_against_reference(stage: &Stage, check: &Check) -> Outcome {
     let address = ws_tests::start_server(stage.serve);
     check::run(check, &Server::new(address, stage.spec))
+}
+
+/// A command as a shell would take it: `sh -c 'exit 3'`.
+fn shell_words(command: &[String]) -> String {
+    let quoted: Vec<String> = command
+        .iter()
+        .map(|word| {
+            let plain = !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+{}".contains(c));
+            if plain {
+                word.clone()
+            } else {
+                format!("'{}'", word.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    quoted.join(" ")
 }
 
 /// ` (5.1 s)` for a check that took a while.
