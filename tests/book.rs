@@ -1065,4 +1065,3 @@ fn diff_matches_gnu_diff_on_known_cases() {
     );
     assert_eq!(unified_diff("old", "new", old, old), "");
 }
-

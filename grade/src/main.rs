@@ -22,7 +22,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use ws_tests::check::{self, Check, Outcome, Server};
-use ws_tests::report;
 use ws_tests::stages::{STAGES, Stage, stage};
 
 const USAGE: &str = "\
@@ -319,12 +318,7 @@ fn grade_one(
             continue;
         }
         println!("FAIL{}\n", took(&outcome));
-        let reference = run_against_reference(stage, check);
-        let name = format!("the reference stage {}", stage.number());
-        print!(
-            "{}",
-            report::failure(check, &outcome, Some((&name, &reference)))
-        );
+        print!("{}", grade::failure(stage, check, &outcome));
         if let Some(gone) = server_gone(started) {
             println!("\n{gone}");
         } else if let Some(server) = started {
@@ -422,13 +416,6 @@ fn grade_all(
     } else {
         ExitCode::FAILURE
     }
-}
-
-/// The same check against the reference stage, in this process: what a
-/// correct server answers.
-fn run_against_reference(stage: &Stage, check: &Check) -> Outcome {
-    let address = ws_tests::start_server(stage.serve);
-    check::run(check, &Server::new(address, stage.spec))
 }
 
 /// A command as a shell would take it: `sh -c 'exit 3'`.

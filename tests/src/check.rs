@@ -232,6 +232,7 @@ pub fn run(check: &Check, server: &Server) -> Outcome {
             ..State::default()
         }
     });
+    crate::client::reset_masks();
     let trace = Trace::new();
     let started = Instant::now();
     let result = trace::recording(&trace, || {

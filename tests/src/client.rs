@@ -13,11 +13,12 @@
 //! sent and what came back.
 
 use crate::trace::{self, Trace};
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -377,12 +378,26 @@ pub const RSV2: u8 = 0b0010_0000;
 pub const RSV3: u8 = 0b0001_0000;
 
 /// A different masking key for every frame, so that a server which ignored
-/// the key, or used it at the wrong offset, would read garbage.
+/// the key, or used it at the wrong offset, would read garbage. The keys
+/// start again with each check ([`reset_masks`]), so that a check sends the
+/// same bytes every time it runs.
 pub fn next_mask() -> [u8; 4] {
-    static COUNTER: AtomicU32 = AtomicU32::new(1);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let n = MASKS.with(|masks| {
+        let n = masks.get();
+        masks.set(n.wrapping_add(1));
+        n
+    });
     // Multiplying by an odd constant spreads consecutive numbers over all bits.
     n.wrapping_mul(0x9E37_79B1).to_be_bytes()
+}
+
+thread_local! {
+    static MASKS: Cell<u32> = const { Cell::new(1) };
+}
+
+/// Starts the masking keys of this thread again from the first.
+pub fn reset_masks() {
+    MASKS.with(|masks| masks.set(1));
 }
 
 /// A frame header as the bytes go on the wire: `first_byte` as given (FIN,

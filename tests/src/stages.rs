@@ -325,3 +325,81 @@ pub const STEP_06: Stage = Stage {
     },
     sections: &[HTTP, HANDSHAKE, WEBSOCKET, CHAT, GAME_LOOP_FOR_NAMES, POLL],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::STAGES;
+    use crate::report::{heading, repo_root};
+    use std::collections::BTreeSet;
+
+    /// The checks written in `tests/src/suites`, as `suite::name`.
+    fn written() -> BTreeSet<String> {
+        let dir = repo_root().join("tests/src/suites");
+        let mut found = BTreeSet::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let suite = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for piece in text.split("\npub fn ").skip(1) {
+                let Some((name, rest)) = piece.split_once('(') else {
+                    continue;
+                };
+                let parameters = rest.split_once(')').map_or("", |(inside, _)| inside);
+                if parameters.trim().trim_end_matches(',') == "server: &Server" {
+                    found.insert(format!("{suite}::{name}"));
+                }
+            }
+        }
+        found
+    }
+
+    /// A check that no stage lists is run by nobody.
+    #[test]
+    fn every_check_is_in_a_stage() {
+        let listed: BTreeSet<String> = STAGES
+            .iter()
+            .flat_map(|stage| stage.checks().map(|check| check.id()))
+            .collect();
+        let written = written();
+        let missing: Vec<&String> = written.difference(&listed).collect();
+        assert!(missing.is_empty(), "checks that no stage runs: {missing:?}");
+    }
+
+    /// No stage runs a check twice.
+    #[test]
+    fn no_stage_lists_a_check_twice() {
+        for stage in STAGES {
+            let mut seen = BTreeSet::new();
+            for check in stage.checks() {
+                assert!(
+                    seen.insert(check.id()),
+                    "{} twice in {}",
+                    check.id(),
+                    stage.package
+                );
+            }
+        }
+    }
+
+    /// Every book section a check names (`about(..., "ch03-frames.md#limits")`)
+    /// is a heading of that chapter: a failure's report must not point to a
+    /// section that has moved.
+    #[test]
+    fn every_book_section_a_check_names_exists() {
+        let dir = repo_root().join("tests/src/suites");
+        let mut problems = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for piece in text.split('"').skip(1).step_by(2) {
+                if let Some((file, anchor)) = piece.split_once(".md#")
+                    && file.starts_with("ch")
+                    && heading(&format!("{file}.md"), anchor).is_none()
+                {
+                    problems.push(format!("{}: {piece}", path.display()));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "no such heading: {problems:#?}");
+    }
+}

@@ -377,7 +377,7 @@ pub fn show_event(event: &Event, indent: &str) -> String {
         }
         Event::Waited { waited, .. } => match waited {
             Some(waited) => {
-                let _ = writeln!(out, "{indent}nothing, within {}", seconds(*waited));
+                let _ = writeln!(out, "{indent}nothing came within {}", seconds(*waited));
             }
             None => {
                 let _ = writeln!(out, "{indent}nothing");
