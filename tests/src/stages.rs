@@ -353,6 +353,17 @@ mod tests {
         found
     }
 
+    /// `tests/README.md` shows the table that the lists above make.
+    #[test]
+    fn the_readme_shows_which_suite_runs_against_which_stage() {
+        let readme = std::fs::read_to_string(repo_root().join("tests/README.md")).unwrap();
+        let table = super::suite_table();
+        assert!(
+            readme.contains(&table),
+            "tests/README.md should hold this table, made from tests/src/stages.rs:\n\n{table}"
+        );
+    }
+
     /// A check that no stage lists is run by nobody.
     #[test]
     fn every_check_is_in_a_stage() {
@@ -402,4 +413,43 @@ mod tests {
         }
         assert!(problems.is_empty(), "no such heading: {problems:#?}");
     }
+}
+
+/// The table of `tests/README.md`: how many checks of each suite each
+/// stage runs.
+pub fn suite_table() -> String {
+    let mut suites: Vec<&str> = Vec::new();
+    for stage in STAGES {
+        for check in stage.checks() {
+            if !suites.contains(&check.suite) {
+                suites.push(check.suite);
+            }
+        }
+    }
+    let mut out = String::from("| Suite |");
+    for stage in STAGES {
+        out.push_str(&format!(" Stage {} |", stage.number()));
+    }
+    out.push_str("\n|-------|");
+    for _ in STAGES {
+        out.push_str("---------|");
+    }
+    out.push('\n');
+    for suite in suites {
+        out.push_str(&format!("| [`{suite}`](src/suites/{suite}.rs) |"));
+        for stage in STAGES {
+            let count = stage.checks().filter(|check| check.suite == suite).count();
+            match count {
+                0 => out.push_str(" |"),
+                count => out.push_str(&format!(" {count} |")),
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("| all |");
+    for stage in STAGES {
+        out.push_str(&format!(" **{}** |", stage.checks().count()));
+    }
+    out.push('\n');
+    out
 }
