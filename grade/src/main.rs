@@ -406,10 +406,13 @@ fn grade_all(
     println!();
     match passing.last() {
         Some(highest) => println!(
-            "The highest stage this server passes is stage {highest}. For what a failure \
-             sent and got, grade that stage alone: grade step-0N ..."
+            "The highest stage this server passes is stage {highest}. To see what a failing \
+             check sent and got, grade its stage alone: cargo run -p grade -- step-0N ..."
         ),
-        None => println!("This server passes no stage yet; start with: grade step-01 ..."),
+        None => println!(
+            "This server passes no stage yet. To see what the first check sent and got: \
+             cargo run -p grade -- step-01 ..."
+        ),
     }
     if passing.last() == stages.last().map(|stage| stage.number()).as_ref() {
         ExitCode::SUCCESS

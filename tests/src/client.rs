@@ -149,12 +149,12 @@ pub fn connect(address: SocketAddr) -> Conn {
 // HTTP
 // ---------------------------------------------------------------------------
 
-/// Sends `request` as it is, then reads until the server closes the connection.
+/// Sends `request` as it is, then reads the response (see [`read_response`]).
 #[track_caller]
 pub fn exchange(address: SocketAddr, request: &[u8]) -> String {
     let mut stream = connect(address);
     send_raw(&mut stream, request);
-    read_to_close(&mut stream)
+    read_response(&mut stream)
 }
 
 /// [`exchange`], waiting up to `wait` for the answer instead of [`patience`]:
@@ -164,7 +164,7 @@ pub fn exchange_waiting(address: SocketAddr, request: &[u8], wait: Duration) -> 
     let mut stream = connect(address);
     stream.set_read_timeout(Some(wait)).unwrap();
     send_raw(&mut stream, request);
-    read_to_close(&mut stream)
+    read_response(&mut stream)
 }
 
 /// Sends `request` as it is, then closes our side of the connection (a
@@ -176,7 +176,55 @@ pub fn exchange_half_closed(address: SocketAddr, request: &[u8]) -> String {
     let mut stream = connect(address);
     send_raw(&mut stream, request);
     stream.shutdown(Shutdown::Write).unwrap();
-    read_to_close(&mut stream)
+    read_response(&mut stream)
+}
+
+/// Reads one HTTP response: its head, then as many bytes of body as its
+/// `Content-Length` says, or, without one, until the server closes the
+/// connection. (So a server may keep the connection open after its answer,
+/// as HTTP/1.1 allows, and a check still reads the whole answer.)
+#[track_caller]
+pub fn read_response(stream: &mut Conn) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0];
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            // Closed before a whole head: what came is all there is.
+            Ok(_) => break,
+            Err(error) if error.kind() == io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!(
+                "expected an HTTP response: {}, after {:?}",
+                what_happened(&error),
+                String::from_utf8_lossy(&head)
+            ),
+        }
+    }
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let length = text
+        .split("\r\n")
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("Content-Length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok());
+    // A 1xx answer (a 101, after which frames follow) has no body.
+    let informational = text.starts_with("HTTP/1.1 1");
+    let body = match length {
+        _ if informational => String::new(),
+        Some(length) if head.ends_with(b"\r\n\r\n") => {
+            let mut body = vec![0; length];
+            if let Err(error) = stream.read_exact(&mut body) {
+                panic!(
+                    "expected the {length} bytes of body that Content-Length announced: {}",
+                    what_happened(&error)
+                );
+            }
+            String::from_utf8_lossy(&body).into_owned()
+        }
+        _ if head.ends_with(b"\r\n\r\n") => read_to_close(stream),
+        _ => String::new(),
+    };
+    stream.end_of_unit();
+    text + &body
 }
 
 /// Reads until the server closes the connection; fails the check if it

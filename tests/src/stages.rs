@@ -326,6 +326,45 @@ pub const STEP_06: Stage = Stage {
     sections: &[HTTP, HANDSHAKE, WEBSOCKET, CHAT, GAME_LOOP_FOR_NAMES, POLL],
 };
 
+/// The table of `tests/README.md`: how many checks of each suite each
+/// stage runs.
+pub fn suite_table() -> String {
+    let mut suites: Vec<&str> = Vec::new();
+    for stage in STAGES {
+        for check in stage.checks() {
+            if !suites.contains(&check.suite) {
+                suites.push(check.suite);
+            }
+        }
+    }
+    let mut out = String::from("| Suite |");
+    for stage in STAGES {
+        out.push_str(&format!(" Stage {} |", stage.number()));
+    }
+    out.push_str("\n|-------|");
+    for _ in STAGES {
+        out.push_str("---------|");
+    }
+    out.push('\n');
+    for suite in suites {
+        out.push_str(&format!("| [`{suite}`](src/suites/{suite}.rs) |"));
+        for stage in STAGES {
+            let count = stage.checks().filter(|check| check.suite == suite).count();
+            match count {
+                0 => out.push_str(" |"),
+                count => out.push_str(&format!(" {count} |")),
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("| all |");
+    for stage in STAGES {
+        out.push_str(&format!(" **{}** |", stage.checks().count()));
+    }
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::STAGES;
@@ -413,43 +452,4 @@ mod tests {
         }
         assert!(problems.is_empty(), "no such heading: {problems:#?}");
     }
-}
-
-/// The table of `tests/README.md`: how many checks of each suite each
-/// stage runs.
-pub fn suite_table() -> String {
-    let mut suites: Vec<&str> = Vec::new();
-    for stage in STAGES {
-        for check in stage.checks() {
-            if !suites.contains(&check.suite) {
-                suites.push(check.suite);
-            }
-        }
-    }
-    let mut out = String::from("| Suite |");
-    for stage in STAGES {
-        out.push_str(&format!(" Stage {} |", stage.number()));
-    }
-    out.push_str("\n|-------|");
-    for _ in STAGES {
-        out.push_str("---------|");
-    }
-    out.push('\n');
-    for suite in suites {
-        out.push_str(&format!("| [`{suite}`](src/suites/{suite}.rs) |"));
-        for stage in STAGES {
-            let count = stage.checks().filter(|check| check.suite == suite).count();
-            match count {
-                0 => out.push_str(" |"),
-                count => out.push_str(&format!(" {count} |")),
-            }
-        }
-        out.push('\n');
-    }
-    out.push_str("| all |");
-    for stage in STAGES {
-        out.push_str(&format!(" **{}** |", stage.checks().count()));
-    }
-    out.push('\n');
-    out
 }
