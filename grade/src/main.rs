@@ -319,6 +319,13 @@ fn grade_one(
         }
         println!("FAIL{}\n", took(&outcome));
         print!("{}", grade::failure(stage, check, &outcome));
+        // A server that failed a check by dying may take a moment to exit.
+        if let Some(server) = started {
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while server.exited().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         if let Some(gone) = server_gone(started) {
             println!("\n{gone}");
         } else if let Some(server) = started {
@@ -453,21 +460,26 @@ fn took(outcome: &Outcome) -> String {
 fn server_gone(started: &mut Option<Started>) -> Option<String> {
     let server = started.as_mut()?;
     let status = server.exited()?;
-    let lines = process::last_lines(&server.log, 200);
-    // A panic says why: show it from its first line, not a backtrace's end.
-    let from = lines
-        .iter()
-        .position(|line| line.contains("panicked at"))
-        .unwrap_or(lines.len().saturating_sub(20));
     let mut out = format!("The server exited ({status}). Its output, at the end:\n");
-    for line in lines[from..].iter().take(20) {
+    for line in output_tail(&server.log, 20) {
         out.push_str(&format!("    {line}\n"));
     }
     Some(out)
 }
 
+/// The end of the server's output, `count` lines; from a panic's first
+/// line if it panicked, which says why, rather than a backtrace's end.
+fn output_tail(log: &std::path::Path, count: usize) -> Vec<String> {
+    let lines = process::last_lines(log, 200);
+    let from = lines
+        .iter()
+        .position(|line| line.contains("panicked at"))
+        .unwrap_or(lines.len().saturating_sub(count));
+    lines[from..].iter().take(count).cloned().collect()
+}
+
 fn show_log(log: &std::path::Path, count: usize) {
-    let lines = process::last_lines(log, count);
+    let lines = output_tail(log, count);
     if lines.is_empty() {
         println!(
             "The server printed nothing (its output: {}).",

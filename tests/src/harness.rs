@@ -22,6 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Instant;
 
+thread_local! {
+    /// The report of the check this worker just ran.
+    static RESULT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// Checks that measure time closely, run after all the others, one at a
 /// time, so that the others' load does not disturb them.
 const ALONE: &[&str] = &["idle"];
@@ -95,6 +100,7 @@ fn run_all(
     threads: usize,
     snapshot: fn(&str, &str),
 ) -> Vec<(String, String)> {
+    let expected: Vec<String> = checks.iter().map(|check| check.id()).collect();
     let queue = Arc::new(Mutex::new(checks.into_iter().collect::<VecDeque<_>>()));
     let results = Arc::new(Mutex::new(Vec::new()));
     let workers: Vec<_> = (0..threads.max(1))
@@ -103,14 +109,35 @@ fn run_all(
             let results = results.clone();
             thread::spawn(move || {
                 loop {
-                    let Some(check) = queue.lock().unwrap().pop_front() else {
+                    let next = queue
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner())
+                        .pop_front();
+                    let Some(check) = next else {
                         break;
                     };
-                    let report = run_one(stage, check, snapshot);
+                    // Whatever happens around the check is its failure too:
+                    // a check must never go missing from the results.
+                    let report = check::catch(|| {
+                        let report = run_one(stage, check, snapshot);
+                        RESULT.with(|result| *result.borrow_mut() = report);
+                    })
+                    .map_or_else(
+                        || RESULT.with(|result| std::mem::take(&mut *result.borrow_mut())),
+                        |failure| {
+                            format!(
+                                "    The harness failed around the check: {}\n",
+                                failure.message
+                            )
+                        },
+                    );
                     let verdict = if report.is_empty() { "ok" } else { "FAILED" };
                     println!("test {} ... {verdict}", check.id());
                     let _ = std::io::stdout().flush();
-                    results.lock().unwrap().push((check.id(), report));
+                    results
+                        .lock()
+                        .unwrap_or_else(|poison| poison.into_inner())
+                        .push((check.id(), report));
                 }
             })
         })
@@ -119,6 +146,15 @@ fn run_all(
         let _ = worker.join();
     }
     let mut results = std::mem::take(&mut *results.lock().unwrap());
+    for check in expected {
+        if !results.iter().any(|(id, _)| *id == check) {
+            println!("test {check} ... FAILED");
+            results.push((
+                check,
+                "    The check never reported: its thread died.\n".to_string(),
+            ));
+        }
+    }
     results.sort();
     results
 }
