@@ -73,7 +73,9 @@ fn round_trip_with_length(stream: &mut Conn, opcode: u8, payload: &[u8], code: u
         .fold(0u64, |n, byte| n << 8 | u64::from(*byte));
     assert!(
         announced == len as u64,
-        "the echo of {len} bytes announces {announced} bytes"
+        "the echo of {len} bytes announces {announced} bytes: after the {code}, the next \
+         {more} bytes must hold the length, {len} (the classic mistake, `len as u8`, writes \
+         one byte of length and no more)"
     );
     let mut echo = vec![0; len];
     if let Err(error) = std::io::Read::read_exact(stream, &mut echo) {
