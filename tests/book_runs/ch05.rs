@@ -93,7 +93,11 @@ fn two_users() -> &'static (String, String) {
         frames.sends("bob", &mut bob, r#"{"type":"join","name":"bob"}"#);
         frames.receives("bob", &mut bob);
         frames.receives("alice", &mut alice);
-        frames.sends("alice", &mut alice, r#"{"type":"message","text":"Hi bob!"}"#);
+        frames.sends(
+            "alice",
+            &mut alice,
+            r#"{"type":"message","text":"Hi bob!"}"#,
+        );
         frames.receives("alice", &mut alice);
         frames.receives("bob", &mut bob);
         let hello = r#"{"type":"message","text":"Hello alice \"<b>not bold</b>\" 😀"}"#;
@@ -165,7 +169,11 @@ fn step_05_console() -> String {
     send_text(&mut alice, r#"{"type":"join","name":"alice"}"#);
     read_text(&mut alice);
     let mut console = ws_handshake(run.address());
-    talk.sends("console", &mut console, r#"{"type":"join","name":"console"}"#);
+    talk.sends(
+        "console",
+        &mut console,
+        r#"{"type":"join","name":"console"}"#,
+    );
     talk.receives("console", &mut console);
     talk.receives("alice", &mut alice);
     let hello = r#"{"type":"message","text":"hello from the console"}"#;
