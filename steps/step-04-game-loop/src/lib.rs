@@ -49,6 +49,7 @@ pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
 const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
 // ANCHOR_END: max_unsent
 
+// ANCHOR: limits
 /// What every client is allowed.
 const LIMITS: Limits = Limits {
     request_timeout: REQUEST_TIMEOUT,
@@ -56,6 +57,7 @@ const LIMITS: Limits = Limits {
     max_message_len: ws::MAX_MESSAGE_LEN,
     max_unsent_bytes: MAX_UNSENT_BYTES,
 };
+// ANCHOR_END: limits
 
 // ANCHOR: idle_constants
 /// The shortest and longest the loop sleeps after a turn with nothing to do.
