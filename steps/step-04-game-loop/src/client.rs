@@ -330,12 +330,14 @@ impl Client {
     }
 
     // ANCHOR: queue
-    /// Adds bytes to the output, unless the client is too far behind.
+    /// Adds bytes to the output, unless the client is too far behind. One
+    /// frame bigger than the limit may go to a client that has taken all it
+    /// was sent: it is not behind.
     fn queue(&mut self, bytes: &[u8]) {
-        if self.output.len() + bytes.len() > self.limits.max_unsent_bytes {
+        let unsent = self.output.len();
+        if unsent > 0 && unsent + bytes.len() > self.limits.max_unsent_bytes {
             // A close frame would have to wait behind everything it has not
             // read: we just hang up.
-            let unsent = self.output.len();
             return self.give_up(&format!("too slow: {unsent} bytes unsent, disconnected"));
         }
         self.output.extend(bytes);

@@ -370,12 +370,14 @@ impl Client {
     }
 
     // ANCHOR: queue
-    /// Adds bytes to the output, unless the client is too far behind.
+    /// Adds bytes to the output, unless the client is too far behind. One
+    /// frame bigger than the limit may go to a client that has taken all it
+    /// was sent: it is not behind.
     fn queue(&mut self, bytes: &[u8]) {
-        if self.output.len() + bytes.len() > self.limits.max_unsent_bytes {
+        let unsent = self.output.len();
+        if unsent > 0 && unsent + bytes.len() > self.limits.max_unsent_bytes {
             // A close frame would have to wait behind everything it has not
             // read: we just hang up.
-            let unsent = self.output.len();
             return self.give_up(&format!("too slow: {unsent} bytes unsent, disconnected"));
         }
         self.output.extend(bytes);
@@ -527,6 +529,16 @@ mod tests {
         assert_eq!(client.poll_fd(), both);
         client.flush();
         assert_eq!(client.poll_fd(), PollFd::new(&client.stream, POLLIN));
+    }
+
+    #[test]
+    fn one_big_frame_may_go_to_a_client_that_is_not_behind() {
+        let (mut client, _far) = client();
+        let big = vec![0; LIMITS.max_unsent_bytes + 1];
+        client.queue(&big);
+        assert!(!client.is_closed(), "an empty queue took one big frame");
+        client.queue(b"more");
+        assert!(client.is_closed(), "a client that far behind is let go");
     }
 
     #[test]
