@@ -188,6 +188,7 @@ impl fmt::Display for ProtocolError {
     }
 }
 
+// ANCHOR: read_error
 /// Why [`read_frame`] returned no frame.
 #[derive(Debug)]
 pub enum ReadError {
@@ -208,6 +209,7 @@ impl From<io::Error> for ReadError {
         ReadError::Io(error)
     }
 }
+// ANCHOR_END: read_error
 // ANCHOR_END: protocol_error
 
 // ANCHOR: read_frame
@@ -945,6 +947,7 @@ mod tests {
     }
     // ANCHOR_END: test_split_anywhere
 
+    // ANCHOR: test_read_frame
     /// A reader that hands out one byte per read, like a very slow network.
     struct OneByteAtATime<'a>(&'a [u8]);
 
@@ -979,6 +982,7 @@ mod tests {
             matches!(end, Err(ReadError::Io(error)) if error.kind() == io::ErrorKind::UnexpectedEof)
         );
     }
+    // ANCHOR_END: test_read_frame
 
     #[test]
     fn every_opcode() {
