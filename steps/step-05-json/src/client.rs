@@ -292,7 +292,7 @@ impl Client {
         let peer = self.peer;
         match event {
             Event::Message(message) => {
-                log!("{peer}: {}", describe(&message));
+                log!("{peer}: {}", message.describe());
                 chat.push(message);
             }
             Event::Fragment => {}
@@ -460,17 +460,3 @@ fn respond(request: &Request) -> Response {
         .with_body("text/plain; charset=utf-8", request.to_bytes())
 }
 // ANCHOR_END: respond
-
-/// How the log shows a message: its kind and size, and how a text starts.
-fn describe(message: &Message) -> String {
-    match message {
-        Message::Text(text) => {
-            // `{:?}` quotes the text and escapes control characters, so that
-            // a client cannot send escape codes to our terminal.
-            let start: String = text.chars().take(40).collect();
-            let more = if start.len() < text.len() { "..." } else { "" };
-            format!("text of {} bytes {start:?}{more}", text.len())
-        }
-        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
-    }
-}
