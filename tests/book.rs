@@ -29,6 +29,11 @@ use std::fs;
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+#[path = "book_pages.rs"]
+mod pages;
+#[path = "book_runs.rs"]
+mod runs;
+
 /// The command that regenerates the diffs and trees; failures quote it.
 const REFRESH_COMMAND: &str = "UPDATE_BOOK_DIFFS=1 cargo test -p ws-tests --test book";
 
@@ -857,6 +862,8 @@ fn generated_files(root: &Path) -> BTreeMap<PathBuf, String> {
             diff_steps(root, &pair[0], &pair[1]),
         );
     }
+    files.extend(pages::generated_hunks(root).0);
+    files.extend(runs::generated_runs());
     files
 }
 
@@ -875,6 +882,8 @@ fn files_on_disk(book_src: &Path) -> BTreeMap<PathBuf, String> {
             }
         }
     }
+    files.extend(pages::hunks_on_disk(book_src));
+    files.extend(runs::runs_on_disk(book_src));
     files
 }
 
@@ -901,7 +910,7 @@ fn book_diffs_are_fresh() {
         return;
     }
 
-    let mut problems = Vec::new();
+    let mut problems = pages::generated_hunks(&root).1;
     for (path, text) in &expected {
         let shown_path = shown(&book_src.join(path));
         match actual.get(path) {
@@ -989,13 +998,23 @@ fn chapters_open_with_their_step() {
             }
         }
         if position > 0 {
-            let include = format!("{{{{#include diffs/{}.diff}}}}", step.dir);
-            if !text.contains(&include) {
-                problems.push(format!("{name}: should end with the full diff: {include}"));
-            }
-            if !opening.contains("(#the-full-diff)") {
+            // The full diff has a page of its own, the chapter's last.
+            let stem = name.trim_end_matches(".md");
+            let diff_page = format!("{stem}/the-full-diff.md");
+            let summary = fs::read_to_string(book_src.join("SUMMARY.md")).unwrap();
+            if !summary.contains(&format!("]({diff_page})")) {
                 problems.push(format!(
-                    "{name}: the opening line should link to [the diff](#the-full-diff)"
+                    "SUMMARY.md: {name} needs a sub-chapter ({diff_page})"
+                ));
+            }
+            let include = format!("{{{{#include ../diffs/{}.diff}}}}", step.dir);
+            let diff_text = fs::read_to_string(book_src.join(&diff_page)).unwrap_or_default();
+            if !diff_text.contains(&include) {
+                problems.push(format!("{diff_page}: should hold the full diff: {include}"));
+            }
+            if !opening.contains(&format!("({diff_page})")) {
+                problems.push(format!(
+                    "{name}: the opening line should link to [the full diff]({diff_page})"
                 ));
             }
         }

@@ -20,6 +20,7 @@ fn peak_memory_mib(program: &Program) -> usize {
     kib / 1024
 }
 
+// ANCHOR: unfinished_big_messages
 /// Stage 4 accepts messages of 16 MiB. Clients that each send 15 MiB of
 /// one and then go quiet would make it hold all of it, for as long as they
 /// like; past its budget it closes the biggest of them with 1008.
@@ -58,6 +59,7 @@ fn unfinished_big_messages_stay_within_the_budget() {
     send_frame(&mut next, true, TEXT, b"still here");
     assert_eq!(read_frame(&mut next).payload, b"still here");
 }
+// ANCHOR_END: unfinished_big_messages
 
 /// Sends a chat request and reads what comes back until `expected` does.
 fn send_and_hear(stream: &mut Conn, text: &str, expected: &str) {

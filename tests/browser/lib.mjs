@@ -181,10 +181,10 @@ export async function waitForText(page, selector, text, timeout = TIMEOUT.action
   return element.textContent();
 }
 
-/** Saves a full-page screenshot as ARTIFACTS_DIR/NAME.png and returns its path. */
-export async function screenshot(page, name) {
+/** Saves a screenshot (of the whole page, unless `fullPage: false`) as ARTIFACTS_DIR/NAME.png and returns its path. */
+export async function screenshot(page, name, { fullPage = true } = {}) {
   const file = path.join(artifactsDir(), `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true, timeout: TIMEOUT.action });
+  await page.screenshot({ path: file, fullPage, timeout: TIMEOUT.action });
   return file;
 }
 

@@ -19,10 +19,10 @@ use std::fmt;
 use std::io::{self, Read};
 
 /// The most bytes we accept for the request line and headers together.
-pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+const MAX_HEAD_BYTES: usize = 8 * 1024;
 
 /// The largest request body we accept.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+const MAX_BODY_BYTES: usize = 64 * 1024;
 
 // ANCHOR: request
 /// A parsed HTTP request.
@@ -33,7 +33,7 @@ pub struct Request {
     pub version: String,
     /// Header names keep the case the client used; look them up with
     /// [`Request::header`], which ignores case.
-    pub headers: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 // ANCHOR_END: request
@@ -52,7 +52,7 @@ impl Request {
 
     /// The values of every header called `name`, ignoring ASCII case, in the
     /// order they came: for the headers that must not come twice.
-    pub fn header_values(&self, name: &str) -> impl Iterator<Item = &str> {
+    fn header_values(&self, name: &str) -> impl Iterator<Item = &str> {
         self.headers
             .iter()
             .filter(move |(header_name, _)| header_name.eq_ignore_ascii_case(name))
@@ -78,7 +78,7 @@ impl Request {
 pub struct Response {
     pub status: u16,
     pub reason: &'static str,
-    pub headers: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 

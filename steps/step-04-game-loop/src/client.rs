@@ -100,7 +100,7 @@ impl Client {
     // ANCHOR_END: new
 
     /// Whether the client takes part in the chat.
-    pub fn is_open(&self) -> bool {
+    fn is_open(&self) -> bool {
         matches!(self.state, State::Open { .. })
     }
 
@@ -137,6 +137,7 @@ impl Client {
         received > 0
     }
 
+    // ANCHOR: read_available
     /// Reads, without waiting, whatever the client has sent.
     fn read_available(&mut self) -> usize {
         let mut buffer = [0; 64 * 1024];
@@ -156,6 +157,7 @@ impl Client {
         }
         received
     }
+    // ANCHOR_END: read_available
     // ANCHOR_END: receive
 
     // ANCHOR: read_request
@@ -279,7 +281,7 @@ impl Client {
         let peer = self.peer;
         match event {
             Event::Message(message) => {
-                log!("{peer}: {}", describe(&message));
+                log!("{peer}: {}", message.describe());
                 chat.push(message);
             }
             Event::Fragment => {}
@@ -308,6 +310,7 @@ impl Client {
     // ANCHOR_END: last_word
     // ANCHOR_END: read_frames
 
+    // ANCHOR: hang_up
     /// Our last word is queued: once it is out, stop sending, and wait (up
     /// to the close timeout) for the client to hang up too.
     fn hang_up(&mut self) {
@@ -316,6 +319,7 @@ impl Client {
             sent_fin: false,
         };
     }
+    // ANCHOR_END: hang_up
 
     // ANCHOR: send
     /// Queues a chat message for this client, if it takes part in the chat.
@@ -326,12 +330,14 @@ impl Client {
     }
 
     // ANCHOR: queue
-    /// Adds bytes to the output, unless the client is too far behind.
+    /// Adds bytes to the output, unless the client is too far behind. One
+    /// frame bigger than the limit may go to a client that has taken all it
+    /// was sent: it is not behind.
     fn queue(&mut self, bytes: &[u8]) {
-        if self.output.len() + bytes.len() > self.limits.max_unsent_bytes {
+        let unsent = self.output.len();
+        if unsent > 0 && unsent + bytes.len() > self.limits.max_unsent_bytes {
             // A close frame would have to wait behind everything it has not
             // read: we just hang up.
-            let unsent = self.output.len();
             return self.give_up(&format!("too slow: {unsent} bytes unsent, disconnected"));
         }
         self.output.extend(bytes);
@@ -393,6 +399,12 @@ impl Client {
         self.input.capacity() + unfinished + self.output.capacity()
     }
 
+    /// Whether [`Client::shed`] would free anything: the client is still
+    /// sending its request, or in the chat.
+    pub fn can_be_shed(&self) -> bool {
+        matches!(self.state, State::Request { .. } | State::Open { .. })
+    }
+
     /// Lets go of the client to free its memory, when all the clients
     /// together hold more than the server can spare (see `lib.rs`).
     pub fn shed(&mut self) {
@@ -437,17 +449,3 @@ fn respond(request: &Request) -> Response {
         .with_body("text/plain; charset=utf-8", request.to_bytes())
 }
 // ANCHOR_END: respond
-
-/// How the log shows a message: its kind and size, and how a text starts.
-fn describe(message: &Message) -> String {
-    match message {
-        Message::Text(text) => {
-            // `{:?}` quotes the text and escapes control characters, so that
-            // a client cannot send escape codes to our terminal.
-            let start: String = text.chars().take(40).collect();
-            let more = if start.len() < text.len() { "..." } else { "" };
-            format!("text of {} bytes {start:?}{more}", text.len())
-        }
-        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
-    }
-}

@@ -46,9 +46,10 @@ pub const MAX_UNSENT_BYTES: usize = ws::MAX_MESSAGE_LEN + 1024 * 1024;
 /// more than the machine can spare: past this, the clients
 /// that hold the most are let go. It leaves room for a client that sends
 /// one of the biggest messages, and gets it back.
-pub const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
+const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
 // ANCHOR_END: max_unsent
 
+// ANCHOR: limits
 /// What every client is allowed.
 const LIMITS: Limits = Limits {
     request_timeout: REQUEST_TIMEOUT,
@@ -56,13 +57,14 @@ const LIMITS: Limits = Limits {
     max_message_len: ws::MAX_MESSAGE_LEN,
     max_unsent_bytes: MAX_UNSENT_BYTES,
 };
+// ANCHOR_END: limits
 
 // ANCHOR: idle_constants
 /// The shortest and longest the loop sleeps after a turn with nothing to do.
 /// The longer the sleep, the less CPU an idle server burns, and the longer a
 /// message that arrives during the sleep waits for the loop to notice it.
-pub const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
-pub const MAX_IDLE_SLEEP: Duration = Duration::from_millis(5);
+const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
+const MAX_IDLE_SLEEP: Duration = Duration::from_millis(5);
 // ANCHOR_END: idle_constants
 
 // ANCHOR: serve
@@ -135,7 +137,8 @@ fn broadcast(chat: &[Message], clients: &mut [Client]) {
 fn keep_within_memory_budget(clients: &mut [Client]) {
     let mut total: usize = clients.iter().map(Client::memory).sum();
     while total > MEMORY_BUDGET {
-        let candidates = clients.iter_mut().filter(|client| !client.is_closed());
+        // A client already let go holds little now, and is not let go twice.
+        let candidates = clients.iter_mut().filter(|client| client.can_be_shed());
         let Some(biggest) = candidates.max_by_key(|client| client.memory()) else {
             return;
         };

@@ -46,17 +46,18 @@ pub const MAX_CHAT_MESSAGE_LEN: usize = 64 * 1024;
 /// socket has not taken yet. A client past this cannot keep up with the chat
 /// (or stopped reading altogether), and is disconnected so that it does not
 /// eat the server's memory. It leaves room for sixteen of the longest chat
-/// messages, or for two of them if JSON had to escape every character (a
-/// control character becomes six: `\u0001`).
+/// messages (a message goes out about as long as it came in: JSON escapes
+/// the same characters both ways).
 pub const MAX_UNSENT_BYTES: usize = 16 * MAX_CHAT_MESSAGE_LEN;
 
 /// The most memory the buffers of all clients together may hold. Each client
 /// keeps to its own limits, but many clients within theirs could still hold
 /// more than the machine can spare: past this, the clients
 /// that hold the most are let go.
-pub const MEMORY_BUDGET: usize = 32 * 1024 * 1024;
+const MEMORY_BUDGET: usize = 32 * 1024 * 1024;
 // ANCHOR_END: max_unsent
 
+// ANCHOR: limits
 /// What every client is allowed.
 const LIMITS: Limits = Limits {
     request_timeout: REQUEST_TIMEOUT,
@@ -64,13 +65,14 @@ const LIMITS: Limits = Limits {
     max_message_len: MAX_CHAT_MESSAGE_LEN,
     max_unsent_bytes: MAX_UNSENT_BYTES,
 };
+// ANCHOR_END: limits
 
 // ANCHOR: idle_constants
 /// The shortest and longest the loop sleeps after a turn with nothing to do.
 /// The longer the sleep, the less CPU an idle server burns, and the longer a
 /// message that arrives during the sleep waits for the loop to notice it.
-pub const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
-pub const MAX_IDLE_SLEEP: Duration = Duration::from_millis(5);
+const MIN_IDLE_SLEEP: Duration = Duration::from_micros(50);
+const MAX_IDLE_SLEEP: Duration = Duration::from_millis(5);
 // ANCHOR_END: idle_constants
 
 // ANCHOR: serve
@@ -134,7 +136,8 @@ fn accept_new_clients(listener: &TcpListener, clients: &mut Vec<Client>) -> bool
 fn keep_within_memory_budget(clients: &mut [Client]) {
     let mut total: usize = clients.iter().map(Client::memory).sum();
     while total > MEMORY_BUDGET {
-        let candidates = clients.iter_mut().filter(|client| !client.is_closed());
+        // A client already let go holds little now, and is not let go twice.
+        let candidates = clients.iter_mut().filter(|client| client.can_be_shed());
         let Some(biggest) = candidates.max_by_key(|client| client.memory()) else {
             return;
         };

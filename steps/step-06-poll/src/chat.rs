@@ -19,7 +19,7 @@ use crate::json::{self, Value};
 use crate::ws::{self, Message, Opcode};
 
 /// The longest name, in characters (not bytes: "Zoë" is 3 characters).
-pub const MAX_NAME_CHARS: usize = 32;
+const MAX_NAME_CHARS: usize = 32;
 
 // ANCHOR: handle
 /// Acts on the messages that clients sent this turn, in the order they came.

@@ -106,7 +106,7 @@ impl Client {
     // ANCHOR_END: new
 
     /// Whether the client takes part in the chat.
-    pub fn is_open(&self) -> bool {
+    fn is_open(&self) -> bool {
         matches!(self.state, State::Open { .. })
     }
 
@@ -178,6 +178,7 @@ impl Client {
         }
     }
 
+    // ANCHOR: read_available
     /// Reads, without waiting, whatever the client has sent.
     fn read_available(&mut self) {
         let mut buffer = [0; 64 * 1024];
@@ -196,6 +197,7 @@ impl Client {
             }
         }
     }
+    // ANCHOR_END: read_available
     // ANCHOR_END: receive
 
     // ANCHOR: read_request
@@ -319,7 +321,7 @@ impl Client {
         let peer = self.peer;
         match event {
             Event::Message(message) => {
-                log!("{peer}: {}", describe(&message));
+                log!("{peer}: {}", message.describe());
                 chat.push(message);
             }
             Event::Fragment => {}
@@ -348,6 +350,7 @@ impl Client {
     // ANCHOR_END: last_word
     // ANCHOR_END: read_frames
 
+    // ANCHOR: hang_up
     /// Our last word is queued: once it is out, stop sending, and wait (up
     /// to the close timeout) for the client to hang up too.
     fn hang_up(&mut self) {
@@ -356,6 +359,7 @@ impl Client {
             sent_fin: false,
         };
     }
+    // ANCHOR_END: hang_up
 
     // ANCHOR: send
     /// Queues a chat message for this client, if it takes part in the chat.
@@ -366,12 +370,14 @@ impl Client {
     }
 
     // ANCHOR: queue
-    /// Adds bytes to the output, unless the client is too far behind.
+    /// Adds bytes to the output, unless the client is too far behind. One
+    /// frame bigger than the limit may go to a client that has taken all it
+    /// was sent: it is not behind.
     fn queue(&mut self, bytes: &[u8]) {
-        if self.output.len() + bytes.len() > self.limits.max_unsent_bytes {
+        let unsent = self.output.len();
+        if unsent > 0 && unsent + bytes.len() > self.limits.max_unsent_bytes {
             // A close frame would have to wait behind everything it has not
             // read: we just hang up.
-            let unsent = self.output.len();
             return self.give_up(&format!("too slow: {unsent} bytes unsent, disconnected"));
         }
         self.output.extend(bytes);
@@ -429,6 +435,12 @@ impl Client {
         self.input.capacity() + unfinished + self.output.capacity()
     }
 
+    /// Whether [`Client::shed`] would free anything: the client is still
+    /// sending its request, or in the chat.
+    pub fn can_be_shed(&self) -> bool {
+        matches!(self.state, State::Request { .. } | State::Open { .. })
+    }
+
     /// Lets go of the client to free its memory, when all the clients
     /// together hold more than the server can spare (see `lib.rs`).
     pub fn shed(&mut self) {
@@ -474,20 +486,6 @@ fn respond(request: &Request) -> Response {
 }
 // ANCHOR_END: respond
 
-/// How the log shows a message: its kind and size, and how a text starts.
-fn describe(message: &Message) -> String {
-    match message {
-        Message::Text(text) => {
-            // `{:?}` quotes the text and escapes control characters, so that
-            // a client cannot send escape codes to our terminal.
-            let start: String = text.chars().take(40).collect();
-            let more = if start.len() < text.len() { "..." } else { "" };
-            format!("text of {} bytes {start:?}{more}", text.len())
-        }
-        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,6 +515,16 @@ mod tests {
         assert_eq!(client.poll_fd(), both);
         client.flush();
         assert_eq!(client.poll_fd(), PollFd::new(&client.stream, POLLIN));
+    }
+
+    #[test]
+    fn one_big_frame_may_go_to_a_client_that_is_not_behind() {
+        let (mut client, _far) = client();
+        let big = vec![0; LIMITS.max_unsent_bytes + 1];
+        client.queue(&big);
+        assert!(!client.is_closed(), "an empty queue took one big frame");
+        client.queue(b"more");
+        assert!(client.is_closed(), "a client that far behind is let go");
     }
 
     #[test]

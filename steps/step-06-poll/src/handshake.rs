@@ -31,17 +31,17 @@ use sha1::{Digest, Sha1};
 
 // ANCHOR: constants
 /// The fixed string every server appends to the client's key (RFC 6455, section 1.3).
-pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// The only protocol version RFC 6455 defines.
-pub const VERSION: &str = "13";
+const VERSION: &str = "13";
 // ANCHOR_END: constants
 
 // ANCHOR: accept_key
 /// `Sec-WebSocket-Accept` = base64(sha1(key + GUID)).
 ///
 /// The key is used as the text the client sent: it is not decoded first.
-pub fn accept_key(client_key: &str) -> String {
+fn accept_key(client_key: &str) -> String {
     let mut sha1 = Sha1::new();
     sha1.update(client_key.as_bytes());
     sha1.update(GUID.as_bytes());

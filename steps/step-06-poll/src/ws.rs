@@ -43,22 +43,24 @@ use std::fmt;
 pub const MAX_MESSAGE_LEN: usize = 16 * 1024 * 1024;
 
 /// The longest frame header: 2 bytes, 8 bytes of length, 4 bytes of mask.
-pub const MAX_HEADER_LEN: usize = 14;
+const MAX_HEADER_LEN: usize = 14;
 
+// ANCHOR: status_codes
 /// The status code of a close frame sent because the other side broke a rule
 /// of the protocol (RFC 6455, section 7.4.1).
-pub const PROTOCOL_ERROR: u16 = 1002;
+const PROTOCOL_ERROR: u16 = 1002;
 
 /// The status code for data that does not match its type: text that is not
 /// UTF-8.
-pub const INVALID_DATA: u16 = 1007;
+const INVALID_DATA: u16 = 1007;
 
 /// The status code for a message too big to process.
-pub const MESSAGE_TOO_BIG: u16 = 1009;
+const MESSAGE_TOO_BIG: u16 = 1009;
 
 /// The status code for a client that broke a rule of the server's own, not
 /// of the protocol: here, holding more memory than the server can spare.
 pub const POLICY_VIOLATION: u16 = 1008;
+// ANCHOR_END: status_codes
 
 // ANCHOR: opcode
 /// What a frame carries: the low 4 bits of its first byte.
@@ -76,7 +78,7 @@ pub enum Opcode {
 impl Opcode {
     /// The opcode with these 4 bits, or `None` for the values RFC 6455
     /// reserves for the future: 0x3-0x7 and 0xB-0xF.
-    pub fn from_bits(bits: u8) -> Option<Opcode> {
+    fn from_bits(bits: u8) -> Option<Opcode> {
         match bits {
             0x0 => Some(Opcode::Continuation),
             0x1 => Some(Opcode::Text),
@@ -99,21 +101,21 @@ impl Opcode {
 // ANCHOR: frame
 /// A frame header, as it is on the wire, decoded.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub struct FrameHeader {
+struct FrameHeader {
     /// Set on the last (often the only) frame of a message.
-    pub fin: bool,
-    pub opcode: Opcode,
+    fin: bool,
+    opcode: Opcode,
     /// The masking key, present on every frame a client sends.
-    pub mask: Option<[u8; 4]>,
-    pub payload_len: u64,
+    mask: Option<[u8; 4]>,
+    payload_len: u64,
 }
 
 /// A frame from a client, checked and unmasked.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Frame {
-    pub fin: bool,
-    pub opcode: Opcode,
-    pub payload: Vec<u8>,
+    fin: bool,
+    opcode: Opcode,
+    payload: Vec<u8>,
 }
 // ANCHOR_END: frame
 
@@ -243,7 +245,7 @@ pub fn parse_frame(
 /// one: it accepts unmasked frames, which [`parse_frame`] refuses, so that it
 /// can also read what a server sends (the tests use it on the examples of the
 /// RFC). Our size limit is for [`parse_frame`] too.
-pub fn parse_header(buffer: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+fn parse_header(buffer: &[u8]) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
     let [first, second, ..] = *buffer else {
         return Ok(None);
     };
@@ -336,7 +338,7 @@ fn parse_payload_len(length_code: u8, extended: &[u8]) -> Result<u64, ProtocolEr
 /// the key, which the browser picks at random for each frame. So the script
 /// cannot control the bytes on the wire, and cannot make them look like an
 /// HTTP request that would fool a proxy on the way (section 10.3).
-pub fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
+fn apply_mask(payload: &mut [u8], mask: [u8; 4]) {
     for (i, byte) in payload.iter_mut().enumerate() {
         *byte ^= mask[i % 4];
     }
@@ -366,6 +368,20 @@ impl Message {
         match self {
             Message::Text(text) => text.as_bytes(),
             Message::Binary(bytes) => bytes,
+        }
+    }
+
+    /// How the log shows a message: its kind and size, and how a text starts.
+    pub fn describe(&self) -> String {
+        match self {
+            Message::Text(text) => {
+                // `{:?}` quotes the text and escapes control characters, so
+                // that a client cannot send escape codes to our terminal.
+                let start: String = text.chars().take(40).collect();
+                let more = if start.len() < text.len() { "..." } else { "" };
+                format!("text of {} bytes {start:?}{more}", text.len())
+            }
+            Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
         }
     }
 }
@@ -568,7 +584,7 @@ pub fn close_payload(code: u16, reason: &str) -> Vec<u8> {
 
 // ANCHOR: encode
 /// Appends a frame header to `out`: the inverse of [`parse_header`].
-pub fn write_header(header: &FrameHeader, out: &mut Vec<u8>) {
+fn write_header(header: &FrameHeader, out: &mut Vec<u8>) {
     let fin_bit = if header.fin { 0b1000_0000 } else { 0 };
     let mask_bit = if header.mask.is_some() {
         0b1000_0000

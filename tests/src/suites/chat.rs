@@ -145,7 +145,7 @@ pub fn two_clients_join_chat_and_leave(server: &Server) {
 pub fn one_bad_message_does_not_stop_the_chat(server: &Server) {
     about(
         "the chat protocol of chapter 5: refusals are messages",
-        "ch05-json.md#refusals-are-messages",
+        "ch05-json/the-chat.md#refusals-are-messages",
     );
     let address = server.address;
     let (mut ann, _) = join(address, "ann");
@@ -168,7 +168,7 @@ pub fn one_bad_message_does_not_stop_the_chat(server: &Server) {
 pub fn three_clients_and_an_abrupt_disconnect(server: &Server) {
     about(
         "the chat protocol of chapter 5: every way out gets a leave notice",
-        "ch05-json.md#every-way-out-gets-a-leave-notice",
+        "ch05-json/the-chat.md#every-way-out-gets-a-leave-notice",
     );
     let address = server.address;
     let mut chat = Transcript::new();
@@ -215,7 +215,7 @@ pub fn three_clients_and_an_abrupt_disconnect(server: &Server) {
 pub fn refusals_are_error_messages_and_the_connection_stays(server: &Server) {
     about(
         "the chat protocol of chapter 5: refusals are messages",
-        "ch05-json.md#refusals-are-messages",
+        "ch05-json/the-chat.md#refusals-are-messages",
     );
     let address = server.address;
     let (_ann, _) = join(address, "ann");
@@ -281,7 +281,7 @@ pub fn refusals_are_error_messages_and_the_connection_stays(server: &Server) {
 pub fn hostile_names_and_texts_travel_as_plain_text(server: &Server) {
     about(
         "RFC 8259, section 7 (strings); the chat protocol of chapter 5",
-        "ch05-json.md#escaping-strings",
+        "ch05-json/strings.md#escaping-strings",
     );
     let address = server.address;
     let name = "<img src=x onerror=alert(1)>";
@@ -345,7 +345,7 @@ pub fn a_name_is_free_again_after_its_owner_leaves(server: &Server) {
 pub fn a_message_over_the_chat_limit_gets_1009(server: &Server) {
     about(
         "RFC 6455, section 7.4.1 (1009: message too big)",
-        "ch05-json.md#chat-messages-are-small",
+        "ch05-json/limits.md#chat-messages-are-small",
     );
     let address = server.address;
     let (mut ann, _) = join(address, "ann");
@@ -365,7 +365,7 @@ pub fn a_message_over_the_chat_limit_gets_1009(server: &Server) {
 pub fn a_protocol_error_ends_only_that_connection(server: &Server) {
     about(
         "RFC 6455, section 7.1.7 (failing the connection)",
-        "ch05-json.md#refusals-are-messages",
+        "ch05-json/the-chat.md#refusals-are-messages",
     );
     let address = server.address;
     let (mut ann, _) = join(address, "ann");
@@ -412,7 +412,7 @@ pub fn a_protocol_error_ends_only_that_connection(server: &Server) {
 pub fn a_client_too_slow_to_keep_up_is_dropped_with_a_leave_notice(server: &Server) {
     about(
         "(the game loop) a client that never reads",
-        "ch05-json.md#every-way-out-gets-a-leave-notice",
+        "ch05-json/the-chat.md#every-way-out-gets-a-leave-notice",
     );
     let address = server.address;
     let (mut ann, _) = join(address, "ann");
@@ -472,7 +472,7 @@ pub fn a_client_too_slow_to_keep_up_is_dropped_with_a_leave_notice(server: &Serv
 pub fn get_slash_serves_the_chat_page(server: &Server) {
     about(
         "the HTML standard: textContent vs innerHTML",
-        "ch05-json.md#the-page-text-never-html",
+        "ch05-json/the-page.md#the-page-text-never-html",
     );
     let response = http(server.address, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     response.expect_status(200, "`GET /` serves the chat page");
@@ -498,7 +498,7 @@ pub fn get_slash_serves_the_chat_page(server: &Server) {
 pub fn frames_in_the_same_write_as_the_request_are_answered(server: &Server) {
     about(
         "RFC 6455, section 4.2.1 (frames may follow the handshake at once)",
-        "ch04-game-loop.md#the-request-incrementally",
+        "ch04-game-loop/one-client.md#the-request",
     );
     let address = server.address;
     let mut stream = connect(address);
@@ -523,7 +523,7 @@ pub fn frames_in_the_same_write_as_the_request_are_answered(server: &Server) {
 pub fn a_frame_arriving_one_byte_at_a_time(server: &Server) {
     about(
         "RFC 6455, section 5.2 (base framing protocol); TCP is a stream",
-        "ch04-game-loop.md#the-tests-that-cut-bytes",
+        "ch04-game-loop/tests.md#the-promises",
     );
     let (mut stream, _) = join(server.address, "slow");
     // No Nagle: each one-byte write leaves as its own TCP segment.
@@ -541,7 +541,7 @@ pub fn a_frame_arriving_one_byte_at_a_time(server: &Server) {
 pub fn a_ping_between_fragments_is_answered_at_once(server: &Server) {
     about(
         "RFC 6455, section 5.4 (control frames between fragments)",
-        "ch03-frames.md#messages-in-pieces",
+        "ch03-frames/from-frames-to-messages.md#messages-in-pieces",
     );
     let (mut stream, _) = join(server.address, "ann");
     send_frame(&mut stream, false, TEXT, br#"{"type":"message","#);
@@ -561,7 +561,7 @@ pub fn a_ping_between_fragments_is_answered_at_once(server: &Server) {
 pub fn a_close_is_answered_with_the_same_code_then_the_server_hangs_up(server: &Server) {
     about(
         "RFC 6455, section 5.5.1 (close: echo the status code)",
-        "ch05-json.md#every-way-out-gets-a-leave-notice",
+        "ch05-json/the-chat.md#every-way-out-gets-a-leave-notice",
     );
     let address = server.address;
     let (mut ann, _) = join(address, "ann");
@@ -591,7 +591,7 @@ pub fn a_close_is_answered_with_the_same_code_then_the_server_hangs_up(server: &
 pub fn a_leave_notice_does_not_wait_for_the_leaver_to_hang_up(server: &Server) {
     about(
         "the chat protocol of chapter 5: every way out gets a leave notice",
-        "ch05-json.md#every-way-out-gets-a-leave-notice",
+        "ch05-json/the-chat.md#every-way-out-gets-a-leave-notice",
     );
     let address = server.address;
     let (mut ann, _) = join(address, "ann");
@@ -615,7 +615,7 @@ pub fn a_leave_notice_does_not_wait_for_the_leaver_to_hang_up(server: &Server) {
 pub fn nothing_after_a_close_frame_reaches_the_chat(server: &Server) {
     about(
         "RFC 6455, section 5.5.1 (nothing after a close frame)",
-        "ch04-game-loop.md#the-last-word",
+        "ch04-game-loop/writing-without-waiting.md#the-last-word",
     );
     let address = server.address;
     let (mut ann, _) = join(address, "ann");
@@ -641,7 +641,7 @@ pub fn nothing_after_a_close_frame_reaches_the_chat(server: &Server) {
 pub fn a_message_just_before_a_broken_rule_still_goes_round(server: &Server) {
     about(
         "RFC 6455, section 7.1.7 (failing the connection)",
-        "ch04-game-loop.md#the-last-word",
+        "ch04-game-loop/writing-without-waiting.md#the-last-word",
     );
     let address = server.address;
     let (mut ann, _) = join(address, "ann");
@@ -662,7 +662,7 @@ pub fn a_message_just_before_a_broken_rule_still_goes_round(server: &Server) {
 pub fn the_server_closes_the_connection_first(server: &Server) {
     about(
         "RFC 6455, section 7.1.1 (the server closes the TCP connection first)",
-        "ch04-game-loop.md#closing-without-waiting",
+        "ch04-game-loop/writing-without-waiting.md#closing-without-waiting",
     );
     let address = server.address;
     let (mut ann, _) = join(address, "ann");
@@ -696,7 +696,7 @@ pub fn the_server_closes_the_connection_first(server: &Server) {
 pub fn the_server_hangs_up_cleanly_on_a_client_that_keeps_sending(server: &Server) {
     about(
         "RFC 6455, section 7.1.1; RFC 9293, section 3.6.1 (a reset for unread data)",
-        "ch03-frames.md#hanging-up-without-losing-the-last-word",
+        "ch03-frames/closing.md#hanging-up-without-losing-the-last-word",
     );
     let (mut stream, _) = join(server.address, "ann");
     // An unmasked frame, then 1 MiB more that the server will not want.

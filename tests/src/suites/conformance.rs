@@ -47,7 +47,7 @@ fn binary_of(len: usize) -> Vec<u8> {
 pub fn case_1_framing(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 1.1 and 1.2 (RFC 6455)",
-        "ch03-frames.md#three-sizes-of-length",
+        "ch03-frames/what-a-frame-looks-like.md#three-sizes-of-length",
     );
     let mut stream = ws_handshake(server.address);
     for len in [0, 125, 126, 127, 128, 65535, 65536] {
@@ -66,7 +66,7 @@ pub fn case_1_framing(server: &Server) {
 pub fn case_2_pings_and_pongs(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 2.* (RFC 6455)",
-        "ch03-frames.md#opcodes-and-control-frames",
+        "ch03-frames/what-a-frame-looks-like.md#opcodes",
     );
     let address = server.address;
     let mut stream = ws_handshake(address);
@@ -115,7 +115,7 @@ pub fn case_2_pings_and_pongs(server: &Server) {
 pub fn case_3_reserved_bits(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 3.* (RFC 6455)",
-        "ch03-frames.md#reading-a-header",
+        "ch03-frames/reading-a-frame.md#the-header-all-here-or-not-yet",
     );
     let address = server.address;
     for (rsv, opcode, payload) in [
@@ -142,7 +142,7 @@ pub fn case_3_reserved_bits(server: &Server) {
 pub fn case_4_reserved_opcodes(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 4.* (RFC 6455)",
-        "ch03-frames.md#opcodes-and-control-frames",
+        "ch03-frames/what-a-frame-looks-like.md#opcodes",
     );
     let address = server.address;
     for opcode in [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
@@ -164,7 +164,7 @@ pub fn case_4_reserved_opcodes(server: &Server) {
 pub fn case_5_fragmentation(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 5.* (RFC 6455)",
-        "ch03-frames.md#messages-in-pieces",
+        "ch03-frames/from-frames-to-messages.md#messages-in-pieces",
     );
     let address = server.address;
     // 5.1, 5.2: control frames cannot be fragmented.
@@ -318,7 +318,7 @@ const INVALID_UTF8: &[&[u8]] = &[
 pub fn case_6_utf8(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 6.* (RFC 6455)",
-        "ch03-frames.md#utf-8-checked-as-it-arrives",
+        "ch03-frames/from-frames-to-messages.md#utf-8-checked-as-it-arrives",
     );
     let address = server.address;
     let mut stream = ws_handshake(address);
@@ -362,7 +362,7 @@ pub fn case_6_utf8(server: &Server) {
 pub fn case_6_4_utf8_fails_fast_per_fragment(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 6.4.1 and 6.4.2 (RFC 6455)",
-        "ch03-frames.md#fail-fast-one-frame-at-a-time",
+        "ch03-frames/from-frames-to-messages.md#per-fragment-not-per-byte",
     );
     let address = server.address;
     for (first, bad) in [
@@ -384,7 +384,7 @@ pub fn case_6_4_utf8_fails_fast_per_fragment(server: &Server) {
 pub fn case_7_1_closing_handshake(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 7.1 (RFC 6455)",
-        "ch03-frames.md#closing",
+        "ch03-frames/closing.md#the-close-frame",
     );
     let address = server.address;
     let close_1000 = client_frame(true, CLOSE, &1000u16.to_be_bytes());
@@ -425,7 +425,7 @@ pub fn case_7_1_closing_handshake(server: &Server) {
 pub fn case_7_3_close_payloads(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 7.3 and 7.5 (RFC 6455)",
-        "ch03-frames.md#closing",
+        "ch03-frames/closing.md#the-close-frame",
     );
     let address = server.address;
     let with_reason = |reason: &[u8]| [&1000u16.to_be_bytes()[..], reason].concat();
@@ -458,7 +458,7 @@ pub fn case_7_3_close_payloads(server: &Server) {
 pub fn case_7_7_and_7_9_close_codes(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 7.7, 7.9 and 7.13 (RFC 6455)",
-        "ch03-frames.md#closing",
+        "ch03-frames/closing.md#the-close-frame",
     );
     let address = server.address;
     for code in [
@@ -482,7 +482,7 @@ pub fn case_7_7_and_7_9_close_codes(server: &Server) {
 pub fn case_9_limits_and_performance(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 9.* (RFC 6455)",
-        "ch03-frames.md#limits-decide-from-the-header",
+        "ch03-frames/reading-a-frame.md#the-frame-decided-from-the-header",
     );
     let mut stream = ws_handshake(server.address);
     // 9.1, 9.2: whole messages.
@@ -523,7 +523,7 @@ pub fn case_9_limits_and_performance(server: &Server) {
 pub fn case_10_auto_fragmentation(server: &Server) {
     about(
         "Autobahn|Testsuite, cases 10.1.1 (RFC 6455)",
-        "ch03-frames.md#messages-in-pieces",
+        "ch03-frames/from-frames-to-messages.md#messages-in-pieces",
     );
     let mut stream = ws_handshake(server.address);
     let message = text_of(65536);

@@ -99,7 +99,7 @@ fn text_of(len: usize) -> Vec<u8> {
 pub fn echoes_a_text_message(server: &Server) {
     about(
         "RFC 6455, section 6 (sending and receiving data)",
-        "ch03-frames.md#the-echo-loop",
+        "ch03-frames/the-echo-server.md#the-echo-loop",
     );
     let mut chat = Transcript::new();
     let mut client = chat.open("client", server.address);
@@ -128,7 +128,7 @@ pub fn echoes_a_text_message(server: &Server) {
 pub fn rfc_masked_hello_comes_back_as_rfc_unmasked_hello(server: &Server) {
     about(
         "RFC 6455, section 5.7 (examples)",
-        "ch03-frames.md#the-masked-hello-byte-by-byte",
+        "ch03-frames/what-a-frame-looks-like.md#the-masked-hello-byte-by-byte",
     );
     let mut stream = ws_handshake(server.address);
     send_raw(
@@ -161,7 +161,7 @@ pub fn rfc_masked_hello_comes_back_as_rfc_unmasked_hello(server: &Server) {
 pub fn a_frame_in_three_pieces_comes_back_whole(server: &Server) {
     about(
         "RFC 6455, section 5.2 (base framing protocol); TCP is a stream",
-        "ch04-game-loop.md#bytes-arrive-in-pieces",
+        "ch04-game-loop/nonblocking-sockets.md#the-classic-mistake",
     );
     let mut stream = ws_handshake(server.address);
     send_in_pieces(
@@ -185,7 +185,7 @@ pub fn a_frame_in_three_pieces_comes_back_whole(server: &Server) {
 pub fn short_messages_have_a_7_bit_length(server: &Server) {
     about(
         "RFC 6455, section 5.2 (payload length)",
-        "ch03-frames.md#three-sizes-of-length",
+        "ch03-frames/what-a-frame-looks-like.md#three-sizes-of-length",
     );
     let mut stream = ws_handshake(server.address);
     for len in [0, 1, 125] {
@@ -202,7 +202,7 @@ pub fn short_messages_have_a_7_bit_length(server: &Server) {
 pub fn messages_of_126_to_65535_bytes_have_a_16_bit_length(server: &Server) {
     about(
         "RFC 6455, section 5.2 (payload length: 126, then 16 bits)",
-        "ch03-frames.md#the-classic-mistake-len-as-u8",
+        "ch03-frames/what-a-frame-looks-like.md#the-classic-mistake-len-as-u8",
     );
     let mut stream = ws_handshake(server.address);
     for len in [126, 127, 128, 1000, 65535] {
@@ -218,7 +218,7 @@ pub fn messages_of_126_to_65535_bytes_have_a_16_bit_length(server: &Server) {
 pub fn messages_over_65535_bytes_have_a_64_bit_length(server: &Server) {
     about(
         "RFC 6455, section 5.2 (payload length: 127, then 64 bits)",
-        "ch03-frames.md#three-sizes-of-length",
+        "ch03-frames/what-a-frame-looks-like.md#three-sizes-of-length",
     );
     let mut stream = ws_handshake(server.address);
     for len in [65536, 100_000] {
@@ -232,7 +232,7 @@ pub fn messages_over_65535_bytes_have_a_64_bit_length(server: &Server) {
 pub fn echoes_a_binary_message(server: &Server) {
     about(
         "RFC 6455, section 5.6 (data frames)",
-        "ch03-frames.md#opcodes-and-control-frames",
+        "ch03-frames/what-a-frame-looks-like.md#opcodes",
     );
     let mut stream = ws_handshake(server.address);
     let every_byte: Vec<u8> = (0..=255).collect();
@@ -243,7 +243,7 @@ pub fn echoes_a_binary_message(server: &Server) {
 pub fn a_pong_nobody_asked_for_is_ignored(server: &Server) {
     about(
         "RFC 6455, section 5.5.3 (an unsolicited pong needs no answer)",
-        "ch03-frames.md#opcodes-and-control-frames",
+        "ch03-frames/what-a-frame-looks-like.md#opcodes",
     );
     let mut stream = ws_handshake(server.address);
     send_frame(&mut stream, true, PONG, b"heartbeat");
@@ -254,7 +254,7 @@ pub fn a_pong_nobody_asked_for_is_ignored(server: &Server) {
 pub fn fragments_are_put_together(server: &Server) {
     about(
         "RFC 6455, section 5.4 (fragmentation)",
-        "ch03-frames.md#messages-in-pieces",
+        "ch03-frames/from-frames-to-messages.md#messages-in-pieces",
     );
     let mut chat = Transcript::new();
     let mut client = chat.open("client", server.address);
@@ -289,7 +289,7 @@ pub fn fragments_are_put_together(server: &Server) {
 pub fn a_ping_between_fragments_is_answered_at_once(server: &Server) {
     about(
         "RFC 6455, section 5.4 (control frames between fragments)",
-        "ch03-frames.md#messages-in-pieces",
+        "ch03-frames/from-frames-to-messages.md#messages-in-pieces",
     );
     let mut chat = Transcript::new();
     let mut client = chat.open("client", server.address);
@@ -315,7 +315,7 @@ pub fn a_ping_between_fragments_is_answered_at_once(server: &Server) {
 pub fn a_continuation_after_a_finished_message_gets_1002(server: &Server) {
     about(
         "RFC 6455, section 5.4 (fragmentation)",
-        "ch03-frames.md#messages-in-pieces",
+        "ch03-frames/from-frames-to-messages.md#messages-in-pieces",
     );
     let mut bytes = client_frame(true, TEXT, b"Hello");
     bytes.extend(client_frame(true, CONTINUATION, b"!"));
@@ -332,7 +332,7 @@ pub fn a_continuation_after_a_finished_message_gets_1002(server: &Server) {
 pub fn a_text_character_split_across_fragments(server: &Server) {
     about(
         "RFC 6455, section 5.6 (text is UTF-8 across the whole message)",
-        "ch03-frames.md#utf-8-checked-as-it-arrives",
+        "ch03-frames/from-frames-to-messages.md#utf-8-checked-as-it-arrives",
     );
     let mut stream = ws_handshake(server.address);
     send_frame(&mut stream, false, TEXT, b"caf\xc3");
@@ -350,7 +350,7 @@ pub fn a_text_character_split_across_fragments(server: &Server) {
 pub fn an_oversized_frame_gets_1009_before_its_payload_is_sent(server: &Server) {
     about(
         "RFC 6455, section 7.4.1 (1009: message too big)",
-        "ch03-frames.md#limits-decide-from-the-header",
+        "ch03-frames/reading-a-frame.md#the-frame-decided-from-the-header",
     );
     let mut chat = Transcript::new();
     let mut client = chat.open("client", server.address);
@@ -376,7 +376,7 @@ pub fn an_oversized_frame_gets_1009_before_its_payload_is_sent(server: &Server) 
 pub fn a_fragmented_message_over_the_limit_gets_1009(server: &Server) {
     about(
         "RFC 6455, section 7.4.1 (1009: message too big)",
-        "ch03-frames.md#limits-decide-from-the-header",
+        "ch03-frames/reading-a-frame.md#the-frame-decided-from-the-header",
     );
     let mut stream = ws_handshake(server.address);
     let mebibyte = vec![b'x'; 1 << 20];
@@ -395,7 +395,7 @@ pub fn a_fragmented_message_over_the_limit_gets_1009(server: &Server) {
 pub fn a_frame_in_the_same_write_as_the_request_is_answered(server: &Server) {
     about(
         "RFC 6455, section 4.2.1 (frames may follow the handshake at once)",
-        "ch02-handshake.md#after-the-101-bytes-that-are-not-http",
+        "ch02-handshake/after-the-101.md#after-the-101",
     );
     let address = server.address;
     let mut stream = connect(address);
@@ -414,7 +414,7 @@ pub fn a_frame_in_the_same_write_as_the_request_is_answered(server: &Server) {
 pub fn a_frame_arriving_one_byte_at_a_time(server: &Server) {
     about(
         "RFC 6455, section 5.2 (base framing protocol); TCP is a stream",
-        "ch04-game-loop.md#the-tests-that-cut-bytes",
+        "ch04-game-loop/tests.md#the-promises",
     );
     let mut stream = ws_handshake(server.address);
     let payload = vec![b'x'; 200]; // a 16-bit length, so a header of 8 bytes
@@ -433,7 +433,7 @@ pub fn a_frame_arriving_one_byte_at_a_time(server: &Server) {
 pub fn a_client_vanishing_mid_frame_does_not_stop_the_server(server: &Server) {
     about(
         "RFC 6455, section 7.1.5 (the connection closes without a close frame)",
-        "ch04-game-loop.md#a-client-that-vanishes",
+        "ch04-game-loop/one-client.md#a-client-that-vanishes",
     );
     let address = server.address;
     let frame = client_frame(true, TEXT, b"Hello, is anybody there?");
@@ -450,7 +450,7 @@ pub fn a_client_vanishing_mid_frame_does_not_stop_the_server(server: &Server) {
 pub fn a_client_leaving_without_a_close_frame_does_not_stop_the_server(server: &Server) {
     about(
         "RFC 6455, section 7.1.5 (the connection closes without a close frame)",
-        "ch04-game-loop.md#a-client-that-vanishes",
+        "ch04-game-loop/one-client.md#a-client-that-vanishes",
     );
     let address = server.address;
     let mut stream = ws_handshake(address);
@@ -468,7 +468,7 @@ pub fn a_client_leaving_without_a_close_frame_does_not_stop_the_server(server: &
 pub fn a_quiet_websocket_is_not_cut_off(server: &Server) {
     about(
         "RFC 6455, section 5.5.2 (a connection stays open until closed)",
-        "ch03-frames.md#the-echo-loop",
+        "ch03-frames/the-echo-server.md#the-echo-loop",
     );
     let mut stream = ws_handshake(server.address);
     thread::sleep(server.request_timeout() + Duration::from_millis(500));

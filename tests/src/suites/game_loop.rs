@@ -106,6 +106,7 @@ fn expect_heard(heard: &str, expected: &str, who: &str) {
     );
 }
 
+// ANCHOR: quiet_client
 /// A client that says nothing, one that connected and never joined, and
 /// one that sent half a request: none of them makes the next client wait,
 /// not even until the half request's deadline. In stage 3 the next client
@@ -140,7 +141,9 @@ pub fn a_quiet_client_does_not_make_the_next_one_wait(server: &Server) {
         "the next client waited {waited:?}: it waited for the others"
     );
 }
+// ANCHOR_END: quiet_client
 
+// ANCHOR: trickling
 /// A client sends its request (its join) and a message one byte at a
 /// time, while another chats: the other's messages go round at once (it
 /// reads each before the slow client's next byte leaves, so a server that
@@ -149,7 +152,7 @@ pub fn a_quiet_client_does_not_make_the_next_one_wait(server: &Server) {
 pub fn a_client_trickling_bytes_holds_up_nobody(server: &Server) {
     about(
         "(the game loop) no client waits for another",
-        "ch04-game-loop.md#bytes-arrive-in-pieces",
+        "ch04-game-loop/nonblocking-sockets.md#bytes-arrive-in-pieces",
     );
     let chat = server.chat();
     let address = server.address;
@@ -199,13 +202,14 @@ pub fn a_client_trickling_bytes_holds_up_nobody(server: &Server) {
     }
     expect_heard(&heard, &chat.said("slow", "slowly"), "the slow client");
 }
+// ANCHOR_END: trickling
 
 /// Clients vanish in every way, halfway through a request or a frame,
 /// in the chat or not; the chat goes on for the ones who stay.
 pub fn clients_vanishing_mid_frame_do_not_disturb_the_others(server: &Server) {
     about(
         "(the game loop) a client that vanishes",
-        "ch04-game-loop.md#a-client-that-vanishes",
+        "ch04-game-loop/one-client.md#a-client-that-vanishes",
     );
     let chat = server.chat();
     let address = server.address;
@@ -237,7 +241,7 @@ pub fn clients_vanishing_mid_frame_do_not_disturb_the_others(server: &Server) {
 pub fn one_clients_protocol_error_ends_only_its_own_connection(server: &Server) {
     about(
         "RFC 6455, section 7.1.7 (failing the connection: that one)",
-        "ch04-game-loop.md#the-last-word",
+        "ch04-game-loop/writing-without-waiting.md#the-last-word",
     );
     let chat = server.chat();
     let address = server.address;
@@ -260,7 +264,7 @@ pub fn one_clients_protocol_error_ends_only_its_own_connection(server: &Server) 
 pub fn a_client_that_never_reads_is_dropped_and_the_others_carry_on(server: &Server) {
     about(
         "(the game loop) a client that never reads",
-        "ch04-game-loop.md#a-client-that-never-reads",
+        "ch04-game-loop/slow-clients-and-memory.md#a-client-that-never-reads",
     );
     let chat = server.chat();
     let address = server.address;
@@ -365,7 +369,7 @@ fn socket_buffers_hold() -> usize {
 pub fn a_client_that_reads_late_still_gets_everything(server: &Server) {
     about(
         "(the game loop) writes leave in pieces too",
-        "ch04-game-loop.md#writes-leave-in-pieces-too",
+        "ch04-game-loop/writing-without-waiting.md#the-output-queue",
     );
     let chat = server.chat();
     let address = server.address;
@@ -399,7 +403,7 @@ pub fn a_client_that_reads_late_still_gets_everything(server: &Server) {
 pub fn an_unfinished_request_is_cut_off_but_a_quiet_websocket_is_not(server: &Server) {
     about(
         "(the game loop) deadlines",
-        "ch04-game-loop.md#the-request-incrementally",
+        "ch04-game-loop/one-client.md#the-request",
     );
     let chat = server.chat();
     let address = server.address;

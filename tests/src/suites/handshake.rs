@@ -34,7 +34,7 @@ fn read_http_answer(stream: &mut Conn) -> String {
 pub fn rfc_6455_handshake(server: &Server) {
     about(
         "RFC 6455, section 4.2.2 (sending the server's opening handshake)",
-        "ch02-handshake.md#the-handshake-in-a-picture",
+        "ch02-handshake/the-request.md#the-handshake-in-a-picture",
     );
     let response = upgrade_with(server.address, UPGRADE);
     check_101(&response);
@@ -47,7 +47,7 @@ pub fn rfc_6455_handshake(server: &Server) {
 pub fn any_key_gets_its_own_accept(server: &Server) {
     about(
         "RFC 6455, section 4.2.2, item 5.4 (Sec-WebSocket-Accept)",
-        "ch02-handshake.md#the-accept-key",
+        "ch02-handshake/the-accept-key.md#the-accept-key",
     );
     let request = UPGRADE.replace(RFC_KEY, "x3JJHMbDL1EzLkh9GBhXDw==");
     check_101_with(
@@ -61,7 +61,7 @@ pub fn any_key_gets_its_own_accept(server: &Server) {
 pub fn firefox_sends_keep_alive_upgrade(server: &Server) {
     about(
         "RFC 6455, section 4.2.1, item 4 (Connection: a list that includes Upgrade)",
-        "ch02-handshake.md#tokens-and-the-firefox-mistake",
+        "ch02-handshake/the-request.md#tokens-and-the-firefox-mistake",
     );
     let request = UPGRADE.replace("Connection: Upgrade", "Connection: keep-alive, Upgrade");
     check_101(&upgrade_with(server.address, &request));
@@ -76,7 +76,7 @@ pub fn firefox_sends_keep_alive_upgrade(server: &Server) {
 pub fn a_frame_in_the_same_write_as_the_request_does_not_spoil_the_handshake(server: &Server) {
     about(
         "RFC 6455, section 4.2.1 (reading the client's opening handshake)",
-        "ch02-handshake.md#after-the-101-bytes-that-are-not-http",
+        "ch02-handshake/after-the-101.md#after-the-101",
     );
     let mut bytes = UPGRADE.as_bytes().to_vec();
     bytes.extend_from_slice(&[
@@ -90,7 +90,7 @@ pub fn a_frame_in_the_same_write_as_the_request_does_not_spoil_the_handshake(ser
 pub fn wrong_version_gets_426_with_the_version_we_speak(server: &Server) {
     about(
         "RFC 6455, section 4.4 (supporting multiple versions)",
-        "ch02-handshake.md#saying-no-426-or-400",
+        "ch02-handshake/the-request.md#saying-no-426-or-400",
     );
     let response = upgrade_with(
         server.address,
@@ -109,7 +109,7 @@ pub fn wrong_version_gets_426_with_the_version_we_speak(server: &Server) {
 pub fn missing_version_gets_426(server: &Server) {
     about(
         "RFC 6455, section 4.4 (supporting multiple versions)",
-        "ch02-handshake.md#saying-no-426-or-400",
+        "ch02-handshake/the-request.md#saying-no-426-or-400",
     );
     let response = upgrade_with(
         server.address,
@@ -123,7 +123,7 @@ pub fn missing_version_gets_426(server: &Server) {
 pub fn every_other_refusal_is_a_400(server: &Server) {
     about(
         "RFC 6455, section 4.2.1 (the client's handshake) and 4.2.2 (refusing it)",
-        "ch02-handshake.md#checking-the-request",
+        "ch02-handshake/the-request.md#checking-the-request",
     );
     let cases = [
         ("POST", UPGRADE.replacen("GET", "POST", 1)),
@@ -161,7 +161,7 @@ pub fn every_other_refusal_is_a_400(server: &Server) {
 pub fn a_refused_upgrade_is_still_an_http_error(server: &Server) {
     about(
         "RFC 6455, section 4.2.2 (refusing the handshake); RFC 9112, section 9.6",
-        "ch02-handshake.md#saying-no-426-or-400",
+        "ch02-handshake/the-request.md#saying-no-426-or-400",
     );
     let address = server.address;
     let request = upgrade_request(address).replace("Version: 13", "Version: 8");
@@ -186,7 +186,7 @@ pub fn a_refused_upgrade_is_still_an_http_error(server: &Server) {
 pub fn a_client_that_half_closes_after_a_refused_upgrade_still_gets_the_answer(server: &Server) {
     about(
         "RFC 9293, section 3.6 (closing a connection)",
-        "ch02-handshake.md#saying-no-426-or-400",
+        "ch02-handshake/the-request.md#saying-no-426-or-400",
     );
     let address = server.address;
     let key_line = format!("Sec-WebSocket-Key: {RFC_KEY}\r\n");
@@ -198,7 +198,7 @@ pub fn a_client_that_half_closes_after_a_refused_upgrade_still_gets_the_answer(s
 pub fn get_slash_serves_the_page(server: &Server) {
     about(
         "RFC 9110, section 9.3.1 (GET)",
-        "ch02-handshake.md#the-page",
+        "ch02-handshake/after-the-101.md#the-page",
     );
     let response = http(server.address, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     response.expect_status(200, "`GET /` serves the page");
@@ -218,7 +218,7 @@ pub fn get_slash_serves_the_page(server: &Server) {
 pub fn other_requests_are_still_echoed(server: &Server) {
     about(
         "RFC 9112, section 2 (message format)",
-        "ch02-handshake.md#the-page",
+        "ch02-handshake/after-the-101.md#the-page",
     );
     let request = b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
     let response = http(server.address, request);

@@ -33,7 +33,7 @@ fn expect_echo(response: &Response, request: &[u8]) {
 pub fn echoes_a_post_like_curl_sends_it(server: &Server) {
     about(
         "RFC 9112, section 2 (message format)",
-        "ch01-http-echo.md#what-curl-sends",
+        "ch01-http-echo/what-curl-sends.md#what-curl-sends",
     );
     let response = exchange(server.address, CURL_POST);
     expect_echo(&Response::parse(&response), CURL_POST);
@@ -53,7 +53,7 @@ pub fn echoes_a_post_like_curl_sends_it(server: &Server) {
 pub fn request_arriving_one_byte_at_a_time(server: &Server) {
     about(
         "RFC 9112, section 2.2 (message parsing)",
-        "ch01-http-echo.md#reading-a-stream-not-messages",
+        "ch01-http-echo/reading-a-request.md#a-read-returns-whatever-has-arrived",
     );
     let mut stream = connect(server.address);
     stream.set_nodelay(true).unwrap();
@@ -69,7 +69,7 @@ pub fn request_arriving_one_byte_at_a_time(server: &Server) {
 pub fn header_names_are_case_insensitive(server: &Server) {
     about(
         "RFC 9110, section 5.1 (field names are case-insensitive)",
-        "ch01-http-echo.md#header-names-ignore-case",
+        "ch01-http-echo/parsing-the-head.md#header-names-ignore-case",
     );
     let request = b"POST / HTTP/1.1\r\nHost: x\r\ncontent-LENGTH: 2\r\n\r\nhi";
     expect_echo(&http(server.address, request), request);
@@ -81,7 +81,7 @@ pub fn header_names_are_case_insensitive(server: &Server) {
 pub fn a_client_that_half_closes_after_its_request_still_gets_the_answer(server: &Server) {
     about(
         "RFC 9293, section 3.6 (closing a connection)",
-        "ch01-http-echo.md#the-response",
+        "ch01-http-echo/answers-and-deadlines.md#the-response",
     );
     let request = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
     let response = exchange_half_closed(server.address, request);
@@ -93,7 +93,7 @@ pub fn a_client_that_half_closes_after_its_request_still_gets_the_answer(server:
 pub fn not_http_gets_400(server: &Server) {
     about(
         "RFC 9112, section 3 (the request line)",
-        "ch01-http-echo.md#every-refusal-is-an-answer",
+        "ch01-http-echo/answers-and-deadlines.md#every-refusal-is-an-answer",
     );
     let response = exchange(server.address, b"hello, is this a web server?\r\n\r\n");
     Response::parse(&response).expect_status(400, "a request that is not HTTP is refused");
@@ -103,7 +103,7 @@ pub fn not_http_gets_400(server: &Server) {
 pub fn huge_headers_get_431(server: &Server) {
     about(
         "RFC 6585, section 5 (431 Request Header Fields Too Large)",
-        "ch01-http-echo.md#every-refusal-is-an-answer",
+        "ch01-http-echo/answers-and-deadlines.md#every-refusal-is-an-answer",
     );
     let request = format!(
         "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
@@ -116,7 +116,7 @@ pub fn huge_headers_get_431(server: &Server) {
 pub fn huge_body_gets_413_before_it_is_sent(server: &Server) {
     about(
         "RFC 9110, section 15.5.14 (413 Content Too Large)",
-        "ch01-http-echo.md#the-body-content-length",
+        "ch01-http-echo/the-body.md#where-the-body-ends",
     );
     // The server decides from Content-Length alone; we never send the body.
     http(
@@ -132,7 +132,7 @@ pub fn huge_body_gets_413_before_it_is_sent(server: &Server) {
 pub fn chunked_body_gets_501(server: &Server) {
     about(
         "RFC 9112, section 6.1 (Transfer-Encoding)",
-        "ch01-http-echo.md#the-body-content-length",
+        "ch01-http-echo/the-body.md#where-the-body-ends",
     );
     http(
         server.address,
@@ -147,7 +147,7 @@ pub fn chunked_body_gets_501(server: &Server) {
 pub fn ambiguous_or_invalid_heads_are_refused_and_say_why(server: &Server) {
     about(
         "RFC 9112, section 6.3 (message body length) and 3.2 (Host)",
-        "ch01-http-echo.md#parsing-the-head",
+        "ch01-http-echo/parsing-the-head.md#parsing-the-head",
     );
     let address = server.address;
     let host_line = format!("Host: {address}\r\n");
@@ -214,7 +214,7 @@ pub fn ambiguous_or_invalid_heads_are_refused_and_say_why(server: &Server) {
 pub fn an_http_1_0_request_needs_no_host(server: &Server) {
     about(
         "RFC 9112, section 3.2 (Host)",
-        "ch01-http-echo.md#parsing-the-head",
+        "ch01-http-echo/parsing-the-head.md#parsing-the-head",
     );
     let request = b"GET /old HTTP/1.0\r\n\r\n";
     expect_echo(&http(server.address, request), request);
@@ -225,7 +225,7 @@ pub fn an_http_1_0_request_needs_no_host(server: &Server) {
 pub fn the_same_content_length_twice_is_one(server: &Server) {
     about(
         "RFC 9112, section 6.3 (message body length)",
-        "ch01-http-echo.md#the-body-content-length",
+        "ch01-http-echo/the-body.md#where-the-body-ends",
     );
     let request =
         b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\ncontent-length: 2\r\n\r\nhi";
@@ -236,7 +236,7 @@ pub fn the_same_content_length_twice_is_one(server: &Server) {
 pub fn a_tab_and_non_ascii_text_in_a_value_are_fine(server: &Server) {
     about(
         "RFC 9110, section 5.5 (field values)",
-        "ch01-http-echo.md#parsing-the-head",
+        "ch01-http-echo/parsing-the-head.md#parsing-the-head",
     );
     let request = "GET /x HTTP/1.1\r\nHost: x\r\nX-A: a\tb é\r\n\r\n";
     expect_echo(
@@ -251,7 +251,7 @@ pub fn a_tab_and_non_ascii_text_in_a_value_are_fine(server: &Server) {
 pub fn a_silent_client_does_not_block_the_next_one_forever(server: &Server) {
     about(
         "RFC 9112, section 9.5 (closing an idle connection)",
-        "ch01-http-echo.md#a-deadline-not-a-timeout",
+        "ch01-http-echo/answers-and-deadlines.md#a-deadline-not-a-timeout",
     );
     let deadline = server.request_timeout();
     let mut quiet = connect(server.address);
@@ -290,7 +290,7 @@ pub fn a_silent_client_does_not_block_the_next_one_forever(server: &Server) {
 pub fn a_trickling_client_is_cut_off_at_the_deadline(server: &Server) {
     about(
         "RFC 9112, section 9.5 (closing an idle connection)",
-        "ch01-http-echo.md#a-deadline-not-a-timeout",
+        "ch01-http-echo/answers-and-deadlines.md#a-deadline-not-a-timeout",
     );
     let deadline = server.request_timeout();
     let mut slow = connect(server.address);

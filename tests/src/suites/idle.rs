@@ -33,7 +33,7 @@ fn pong_times(server: &Server, count: usize, quiet: Duration) -> Vec<Duration> {
 pub fn a_message_after_a_quiet_spell_is_answered_at_once(server: &Server) {
     about(
         "poll(2): sleep until a socket is ready",
-        "ch06-poll.md#readiness",
+        "ch06-poll/readiness-and-poll.md#readiness-and-poll2",
     );
     let mut times = pong_times(server, 30, Duration::from_millis(20));
     let late = times

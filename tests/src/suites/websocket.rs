@@ -33,7 +33,7 @@ fn expect_code(close: &Frame, code: u16, what: &str) {
 pub fn a_ping_gets_a_pong_with_the_same_payload(server: &Server) {
     about(
         "RFC 6455, sections 5.5.2 and 5.5.3 (ping and pong)",
-        "ch03-frames.md#opcodes-and-control-frames",
+        "ch03-frames/what-a-frame-looks-like.md#opcodes",
     );
     let mut stream = ws_handshake(server.address);
     for payload in [&b""[..], b"Hello", &[0xff; 125]] {
@@ -51,7 +51,7 @@ pub fn a_ping_gets_a_pong_with_the_same_payload(server: &Server) {
 pub fn an_unmasked_frame_gets_1002(server: &Server) {
     about(
         "RFC 6455, section 5.1 (a server must close on an unmasked frame)",
-        "ch03-frames.md#masking",
+        "ch03-frames/masking.md#what-the-server-checks",
     );
     let mut chat = Transcript::new();
     let mut client = chat.open("client", server.address);
@@ -70,7 +70,7 @@ pub fn an_unmasked_frame_gets_1002(server: &Server) {
 pub fn reserved_bits_get_1002(server: &Server) {
     about(
         "RFC 6455, section 5.2 (RSV1-3 must be 0 without an extension)",
-        "ch03-frames.md#reading-a-header",
+        "ch03-frames/reading-a-frame.md#the-header-all-here-or-not-yet",
     );
     for rsv in [RSV1, RSV2, RSV3, RSV1 | RSV2 | RSV3] {
         let close = refused(
@@ -84,7 +84,7 @@ pub fn reserved_bits_get_1002(server: &Server) {
 pub fn reserved_opcodes_get_1002(server: &Server) {
     about(
         "RFC 6455, section 5.2 (opcodes 3-7 and 0xB-0xF are reserved)",
-        "ch03-frames.md#opcodes-and-control-frames",
+        "ch03-frames/what-a-frame-looks-like.md#opcodes",
     );
     for opcode in [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
         let close = refused(server.address, &client_frame(true, opcode, b""));
@@ -95,7 +95,7 @@ pub fn reserved_opcodes_get_1002(server: &Server) {
 pub fn a_fragmented_control_frame_gets_1002(server: &Server) {
     about(
         "RFC 6455, section 5.5 (control frames must not be fragmented)",
-        "ch03-frames.md#opcodes-and-control-frames",
+        "ch03-frames/what-a-frame-looks-like.md#opcodes",
     );
     for opcode in [PING, PONG, CLOSE] {
         let mut bytes = client_frame(false, opcode, b"part 1");
@@ -112,7 +112,7 @@ pub fn a_fragmented_control_frame_gets_1002(server: &Server) {
 pub fn a_control_frame_over_125_bytes_gets_1002(server: &Server) {
     about(
         "RFC 6455, section 5.5 (control frames carry at most 125 bytes)",
-        "ch03-frames.md#opcodes-and-control-frames",
+        "ch03-frames/what-a-frame-looks-like.md#opcodes",
     );
     for opcode in [PING, PONG, CLOSE] {
         let close = refused(server.address, &client_frame(true, opcode, &[b'x'; 126]));
@@ -127,7 +127,7 @@ pub fn a_control_frame_over_125_bytes_gets_1002(server: &Server) {
 pub fn a_continuation_with_nothing_to_continue_gets_1002(server: &Server) {
     about(
         "RFC 6455, section 5.4 (fragmentation)",
-        "ch03-frames.md#messages-in-pieces",
+        "ch03-frames/from-frames-to-messages.md#messages-in-pieces",
     );
     let close = refused(server.address, &client_frame(true, CONTINUATION, b"lo"));
     expect_code(&close, 1002, "a continuation with no message started");
@@ -136,7 +136,7 @@ pub fn a_continuation_with_nothing_to_continue_gets_1002(server: &Server) {
 pub fn a_new_message_before_the_last_one_is_finished_gets_1002(server: &Server) {
     about(
         "RFC 6455, section 5.4 (fragments of one message may not interleave)",
-        "ch03-frames.md#messages-in-pieces",
+        "ch03-frames/from-frames-to-messages.md#messages-in-pieces",
     );
     for opcode in [TEXT, BINARY] {
         let mut bytes = client_frame(false, TEXT, b"Hel");
@@ -149,7 +149,7 @@ pub fn a_new_message_before_the_last_one_is_finished_gets_1002(server: &Server) 
 pub fn invalid_utf8_gets_1007(server: &Server) {
     about(
         "RFC 6455, section 8.1 (text must be UTF-8; 1007 otherwise)",
-        "ch03-frames.md#utf-8-checked-as-it-arrives",
+        "ch03-frames/from-frames-to-messages.md#utf-8-checked-as-it-arrives",
     );
     let cases: &[&[u8]] = &[
         b"\xff",             // never valid
@@ -170,7 +170,7 @@ pub fn invalid_utf8_gets_1007(server: &Server) {
 pub fn invalid_utf8_in_a_fragment_fails_before_the_message_ends(server: &Server) {
     about(
         "RFC 6455, section 8.1 (fail fast on invalid UTF-8)",
-        "ch03-frames.md#fail-fast-one-frame-at-a-time",
+        "ch03-frames/from-frames-to-messages.md#per-fragment-not-per-byte",
     );
     let mut chat = Transcript::new();
     let mut client = chat.open("client", server.address);
@@ -189,7 +189,7 @@ pub fn invalid_utf8_in_a_fragment_fails_before_the_message_ends(server: &Server)
 pub fn a_64_bit_length_with_the_top_bit_set_gets_1002(server: &Server) {
     about(
         "RFC 6455, section 5.2 (the most significant bit of a 64-bit length must be 0)",
-        "ch03-frames.md#three-sizes-of-length",
+        "ch03-frames/what-a-frame-looks-like.md#three-sizes-of-length",
     );
     let mut bytes = vec![FIN | BINARY, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 5];
     bytes.extend(next_mask());
@@ -200,7 +200,7 @@ pub fn a_64_bit_length_with_the_top_bit_set_gets_1002(server: &Server) {
 pub fn a_close_is_answered_with_the_same_code_then_the_server_hangs_up(server: &Server) {
     about(
         "RFC 6455, section 5.5.1 (close: echo the status code)",
-        "ch03-frames.md#closing",
+        "ch03-frames/closing.md#the-close-frame",
     );
     for code in [
         1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 4999,
@@ -211,7 +211,10 @@ pub fn a_close_is_answered_with_the_same_code_then_the_server_hangs_up(server: &
 }
 
 pub fn a_close_with_a_reason(server: &Server) {
-    about("RFC 6455, section 5.5.1 (close)", "ch03-frames.md#closing");
+    about(
+        "RFC 6455, section 5.5.1 (close)",
+        "ch03-frames/closing.md#the-close-frame",
+    );
     let mut chat = Transcript::new();
     let mut client = chat.open("client", server.address);
     let mut payload = 1000u16.to_be_bytes().to_vec();
@@ -228,7 +231,10 @@ pub fn a_close_with_a_reason(server: &Server) {
 }
 
 pub fn an_empty_close_gets_an_empty_close(server: &Server) {
-    about("RFC 6455, section 5.5.1 (close)", "ch03-frames.md#closing");
+    about(
+        "RFC 6455, section 5.5.1 (close)",
+        "ch03-frames/closing.md#the-close-frame",
+    );
     let mut stream = ws_handshake(server.address);
     send_frame(&mut stream, true, CLOSE, b"");
     let close = read_close(&mut stream);
@@ -242,7 +248,7 @@ pub fn an_empty_close_gets_an_empty_close(server: &Server) {
 pub fn invalid_close_codes_get_1002(server: &Server) {
     about(
         "RFC 6455, section 7.4.1 (the codes a close frame may carry)",
-        "ch03-frames.md#closing",
+        "ch03-frames/closing.md#the-close-frame",
     );
     for code in [
         0, 999, 1004, 1005, 1006, 1012, 1015, 1016, 2000, 2999, 5000, 65535,
@@ -258,7 +264,7 @@ pub fn invalid_close_codes_get_1002(server: &Server) {
 pub fn a_close_payload_of_one_byte_gets_1002(server: &Server) {
     about(
         "RFC 6455, section 5.5.1 (a close body starts with a 2-byte code)",
-        "ch03-frames.md#closing",
+        "ch03-frames/closing.md#the-close-frame",
     );
     let close = refused(server.address, &client_frame(true, CLOSE, b"\x03"));
     expect_code(&close, 1002, "a close of one byte");
@@ -267,7 +273,7 @@ pub fn a_close_payload_of_one_byte_gets_1002(server: &Server) {
 pub fn a_close_reason_that_is_not_utf8_gets_1007(server: &Server) {
     about(
         "RFC 6455, section 5.5.1 (the reason is UTF-8)",
-        "ch03-frames.md#closing",
+        "ch03-frames/closing.md#the-close-frame",
     );
     let close = refused(
         server.address,
@@ -279,7 +285,7 @@ pub fn a_close_reason_that_is_not_utf8_gets_1007(server: &Server) {
 pub fn nothing_is_answered_after_the_close(server: &Server) {
     about(
         "RFC 6455, section 5.5.1 (nothing is sent after a close frame)",
-        "ch03-frames.md#closing",
+        "ch03-frames/closing.md#the-close-frame",
     );
     let mut stream = ws_handshake(server.address);
     let mut bytes = client_frame(true, CLOSE, &1000u16.to_be_bytes());
@@ -301,7 +307,7 @@ pub fn nothing_is_answered_after_the_close(server: &Server) {
 pub fn the_server_closes_the_connection_first(server: &Server) {
     about(
         "RFC 6455, section 7.1.1 (the server closes the TCP connection first)",
-        "ch03-frames.md#hanging-up-without-losing-the-last-word",
+        "ch03-frames/closing.md#hanging-up-without-losing-the-last-word",
     );
     let client_closes = client_frame(true, CLOSE, &1000u16.to_be_bytes());
     let server_closes = vec![0x81, 0x00]; // unmasked: refused
@@ -328,7 +334,7 @@ pub fn the_server_closes_the_connection_first(server: &Server) {
 pub fn the_server_hangs_up_cleanly_on_a_client_that_keeps_sending(server: &Server) {
     about(
         "RFC 6455, section 7.1.1; RFC 9293, section 3.6.1 (a reset for unread data)",
-        "ch03-frames.md#hanging-up-without-losing-the-last-word",
+        "ch03-frames/closing.md#hanging-up-without-losing-the-last-word",
     );
     let mut stream = ws_handshake(server.address);
     // An unmasked frame, then 1 MiB more that the server will not want.
@@ -347,7 +353,7 @@ pub fn the_server_hangs_up_cleanly_on_a_client_that_keeps_sending(server: &Serve
 pub fn the_page_shows_what_comes_back_as_text(server: &Server) {
     about(
         "the HTML standard: textContent vs innerHTML",
-        "ch03-frames.md#what-you-should-see",
+        "ch03-frames/the-echo-server.md#what-you-should-see",
     );
     let response = http(server.address, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     response.expect_status(200, "`GET /` serves the page");
