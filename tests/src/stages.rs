@@ -403,6 +403,25 @@ mod tests {
         );
     }
 
+    /// A stage's file runs its checks itself (`harness = false`), so a
+    /// `#[test]` written there would never run: say so, rather than let it
+    /// pass in silence.
+    #[test]
+    fn the_stage_files_hold_no_test_that_would_never_run() {
+        for number in 1..=6 {
+            let path = repo_root().join(format!("tests/step_0{number}.rs"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(
+                !text.contains("#[test]"),
+                "{}: a #[test] here never runs (the file's main runs the stage's checks). \
+                 Write it as `fn name(server: &Server)` and list it in `reference_checks![...]` \
+                 in this file, or put it in a suite of tests/src/suites and in the stage's list \
+                 in tests/src/stages.rs, where the grader runs it too.",
+                path.display()
+            );
+        }
+    }
+
     /// A check that no stage lists is run by nobody.
     #[test]
     fn every_check_is_in_a_stage() {
