@@ -83,6 +83,7 @@ const HANDSHAKE: &[Check] = checks![
     handshake::every_other_refusal_is_a_400,
     handshake::a_refused_upgrade_is_still_an_http_error,
     handshake::a_client_that_half_closes_after_a_refused_upgrade_still_gets_the_answer,
+    handshake::a_client_that_half_closes_after_its_upgrade_still_gets_the_101,
     handshake::get_slash_serves_the_page,
     handshake::other_requests_are_still_echoed,
 ];

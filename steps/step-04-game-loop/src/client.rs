@@ -267,7 +267,11 @@ impl Client {
             self.start_closing(&ws::close_payload(code, &error.to_string()));
             log!("{}: {error} -> close {code}", self.peer);
         } else if self.input_ended {
-            self.give_up("left without a close frame");
+            // It sends nothing more, but may still read: what waits for it
+            // (the 101 itself, if it stopped right after its request) goes
+            // out before we hang up.
+            log!("{}: left without a close frame", self.peer);
+            self.hang_up();
         }
     }
     // ANCHOR_END: read_frames_loop
@@ -382,6 +386,10 @@ impl Client {
             // make the system reset the connection and lose them.
             let _ = self.stream.shutdown(Shutdown::Write);
             *sent_fin = true;
+            if self.input_ended {
+                // It had stopped sending already: nothing left to wait for.
+                self.give_up("disconnected");
+            }
         }
         sent > 0
     }

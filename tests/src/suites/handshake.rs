@@ -195,6 +195,19 @@ pub fn a_client_that_half_closes_after_a_refused_upgrade_still_gets_the_answer(s
     Response::parse(&response).expect_status(400, "an upgrade without a key is refused");
 }
 
+/// A client that sends its upgrade request and then closes its side (it
+/// will send no frame) still reads its `101`: the server must not take the
+/// end of its stream for the end of everything it owes it.
+pub fn a_client_that_half_closes_after_its_upgrade_still_gets_the_101(server: &Server) {
+    about(
+        "RFC 9293, section 3.6 (closing a connection)",
+        "ch02-handshake/the-request.md#the-handshake-in-a-picture",
+    );
+    let address = server.address;
+    let response = exchange_half_closed(address, upgrade_request(address).as_bytes());
+    check_101(&response);
+}
+
 pub fn get_slash_serves_the_page(server: &Server) {
     about(
         "RFC 9110, section 9.3.1 (GET)",
