@@ -55,6 +55,12 @@ fn round_trip_with_length(stream: &mut Conn, opcode: u8, payload: &[u8], code: u
         _ => ("64", 8),
     };
     assert!(
+        head[0] & FIN != 0,
+        "the echo of {len} bytes came back as a fragment (its first byte, {:02x}, has no \
+         FIN): these checks want each message back in one frame",
+        head[0]
+    );
+    assert!(
         head[1] & 0x7f == code,
         "the echo of {len} bytes must have a {bits}-bit length: its second byte says \
          {code}, then {more} bytes hold the length; it says {} (the classic mistake, \

@@ -63,7 +63,7 @@ pub fn request_arriving_one_byte_at_a_time(server: &Server) {
         stream.flush().unwrap();
         thread::sleep(Duration::from_millis(2));
     }
-    expect_echo(&Response::parse(&read_to_close(&mut stream)), request);
+    expect_echo(&Response::parse(&read_response(&mut stream)), request);
 }
 
 pub fn header_names_are_case_insensitive(server: &Server) {
