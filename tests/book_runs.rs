@@ -30,19 +30,22 @@ mod ch04;
 mod ch05;
 #[path = "book_runs/ch06.rs"]
 mod ch06;
+#[path = "book_runs/ch07.rs"]
+mod ch07;
 
 /// A run: the file it writes under `book/src/runs/`, and how it is made.
 type Runs = &'static [(&'static str, fn() -> String)];
 
 /// Every run's output, by path relative to `book/src`.
 pub fn generated_runs() -> BTreeMap<PathBuf, String> {
-    let all: [Runs; 6] = [
+    let all: [Runs; 7] = [
         ch01::RUNS,
         ch02::RUNS,
         ch03::RUNS,
         ch04::RUNS,
         ch05::RUNS,
         ch06::RUNS,
+        ch07::RUNS,
     ];
     // Each run has a program of its own: they run side by side, since most
     // of their time is spent waiting for a deadline or a quiet log.

@@ -115,3 +115,8 @@ fn step_05_clients_that_never_read_stay_within_the_budget() {
 fn step_06_clients_that_never_read_stay_within_the_budget() {
     clients_that_never_read_stay_within_the_budget("step-06");
 }
+
+#[test]
+fn step_07_clients_that_never_read_stay_within_the_budget() {
+    clients_that_never_read_stay_within_the_budget("step-07");
+}

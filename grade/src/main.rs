@@ -35,7 +35,7 @@ usage:
                                    run every stage's checks: how far along a server is
   grade list [STAGE]               the checks of each stage, in order
 
-STAGE is step-01 to step-06 (or 1 to 6). Options, before `--`:
+STAGE is step-01 to step-07 (or 1 to 7). Options, before `--`:
   --startup-timeout SECONDS        how long COMMAND may take to accept connections
                                    (default 120: `cargo run` may compile first)
 
@@ -66,7 +66,7 @@ fn misuse<T>(message: impl Into<String>) -> Result<T, Misuse> {
 
 fn stage_named(name: &str) -> Result<&'static Stage, Misuse> {
     stage(name).map_or_else(
-        || misuse(format!("no stage {name:?}: name one of step-01 to step-06")),
+        || misuse(format!("no stage {name:?}: name one of step-01 to step-07")),
         Ok,
     )
 }

@@ -258,6 +258,7 @@ reference_tests! {
     STEP_04: step_04_passes_as_a_command, step_04_passes_at_an_address;
     STEP_05: step_05_passes_as_a_command, step_05_passes_at_an_address;
     STEP_06: step_06_passes_as_a_command, step_06_passes_at_an_address;
+    STEP_07: step_07_passes_as_a_command, step_07_passes_at_an_address;
 }
 
 // `grade new`, then `grade` on the untouched copy.
@@ -342,4 +343,5 @@ copy_tests! {
     STEP_04: a_new_stage_4_fails_at_its_first_check;
     STEP_05: a_new_stage_5_fails_at_its_first_check;
     STEP_06: a_new_stage_6_fails_at_its_first_check;
+    STEP_07: a_new_stage_7_fails_at_its_first_check;
 }

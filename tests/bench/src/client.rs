@@ -5,7 +5,8 @@
 //! not share their mistakes.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// How long a client waits for the server before it gives up: the bench
@@ -173,8 +174,12 @@ fn handshake_request(address: SocketAddr) -> String {
 ///
 /// An idle connection is just its socket: one file descriptor in the bench
 /// and no buffers, so that 10,000 of them cost the bench almost nothing.
-pub fn start_handshake(address: SocketAddr) -> io::Result<TcpStream> {
-    let mut stream = TcpStream::connect_timeout(&address, TIMEOUT)?;
+///
+/// It connects from `local`, a loopback address: one address has about
+/// 28,000 ports to connect from (`/proc/sys/net/ipv4/ip_local_port_range`),
+/// so 100,000 connections come from several.
+pub fn start_handshake(local: Ipv4Addr, address: SocketAddr) -> io::Result<TcpStream> {
+    let mut stream = connect_from(local, address)?;
     stream.set_read_timeout(Some(TIMEOUT))?;
     stream.write_all(handshake_request(address).as_bytes())?;
     Ok(stream)
@@ -214,4 +219,61 @@ pub fn is_open(stream: &TcpStream) -> bool {
     };
     let _ = stream.set_nonblocking(false);
     open
+}
+
+/// Connects to `address` from the address `local`, on a port the system
+/// chooses: `bind` before `connect`, which std's `TcpStream` cannot do.
+/// `IP_BIND_ADDRESS_NO_PORT` leaves the choice of the port to `connect`,
+/// which may take one that another connection of ours is still leaving
+/// (`TIME_WAIT`, for a minute after it closed), where `bind` could not.
+fn connect_from(local: Ipv4Addr, address: SocketAddr) -> io::Result<TcpStream> {
+    use std::os::fd::AsRawFd;
+    let SocketAddr::V4(address) = address else {
+        return Err(io::Error::other("the servers listen on IPv4"));
+    };
+    // SAFETY: socket takes no pointer. It returns a new descriptor, which
+    // nothing else owns: the `OwnedFd` closes it, on every path.
+    let socket = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if socket < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let stream = TcpStream::from(unsafe { OwnedFd::from_raw_fd(socket) });
+    let fd = stream.as_raw_fd();
+    let length = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let yes: libc::c_int = 1;
+    let size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: setsockopt reads `size` bytes at the pointer: one c_int.
+    let no_port = libc::IP_BIND_ADDRESS_NO_PORT;
+    if unsafe { libc::setsockopt(fd, libc::IPPROTO_IP, no_port, (&raw const yes).cast(), size) }
+        != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    let from = sockaddr(SocketAddrV4::new(local, 0));
+    let to = sockaddr(address);
+    // SAFETY: bind and connect read `length` bytes at the pointer, a whole
+    // `sockaddr_in` that lives until they return, and the socket is open.
+    if unsafe { libc::bind(fd, (&raw const from).cast(), length) } != 0 {
+        let error = io::Error::last_os_error();
+        return Err(io::Error::new(
+            error.kind(),
+            format!("bind to {local}: {error}"),
+        ));
+    }
+    if unsafe { libc::connect(fd, (&raw const to).cast(), length) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stream)
+}
+
+/// An IPv4 address and port as C's `struct sockaddr_in`, in network order.
+fn sockaddr(address: SocketAddrV4) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: address.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*address.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
 }

@@ -1,17 +1,20 @@
 //! The benchmark of the chat stages: `cargo run --release -p bench`.
 //!
-//! It builds step-04, step-05, step-06 and a reference server (with
-//! `cargo build --release`), then for each one in turn: starts its release
-//! binary on an ephemeral port, runs the workloads below against it over
-//! loopback (a fresh server for each workload), and stops it. At the end it
-//! prints one Markdown table, a column per server, and the ratios between
-//! them that the book's conclusions use.
+//! It builds step-04 to step-07 and a reference server (with
+//! `cargo build --release`), then for each server in turn: starts it on an
+//! ephemeral port, runs the workloads below against it over loopback (a
+//! fresh server for each workload), and stops it. At the end it prints one
+//! Markdown table, a column per server, and the ratios between them that
+//! the book's conclusions use, and draws the chart of chapter 7.
 //!
 //! The reference is `reference/src/main.rs`: step-05's chat written with
 //! tokio and tokio-tungstenite, the way most Rust developers would. It is a
 //! package and a workspace of its own (`reference/Cargo.toml`), which the
 //! bench builds only when it is one of the servers to measure, so that
-//! nothing else in the repository ever compiles tokio.
+//! nothing else in the repository ever compiles tokio. The second peer,
+//! `node-ws`, is the same chat on Node.js with the `ws` package
+//! (`node/server.js`), as a reader of this book would write it: the bench
+//! runs `npm ci` in `node/` the first time it measures it.
 //!
 //! Arguments choose the servers and the workloads:
 //!
@@ -19,6 +22,7 @@
 //! cargo run --release -p bench -- step-06 tokio-tungstenite
 //! cargo run --release -p bench -- --only connections step-06
 //! cargo run --release -p bench -- --only idle,broadcast
+//! cargo run --release -p bench -- --only scaling --chart book/src/images/idle-connections.svg
 //! ```
 //!
 //! The workloads (the name for `--only` comes first):
@@ -34,30 +38,46 @@
 //!   is idle (and maybe asleep) when each arrives. Reports p50/p99 latency:
 //!   the cost of waking up.
 //! - echo: one client sends a message of a given size (16 B, 4 KiB, 1 MiB)
-//!   and waits for it to come back (with one client, broadcast is echo).
-//!   Reports round trips per second and MB/s, or "refused (1009)" from a
-//!   server that does not take messages that big.
+//!   and waits for it to come back (with one client, broadcast is echo),
+//!   for a second, five times over, each time with a new client. Reports
+//!   the median round trips per second and MB/s, and the range of the
+//!   five, or "refused (1009)" from a server that does not take messages
+//!   that big. (On a shared machine one second can be four times another.)
 //! - connections: 10,000 connections open at once, handshake only. Reports
 //!   how much the server's resident memory grew per connection, its idle
 //!   CPU with all of them connected, and the time a message takes from one
-//!   new client to another while they are. The bench exits with status 1
-//!   if a server fails to hold them all or to deliver that message.
+//!   new client to another while they are (the median of 21). The bench
+//!   exits with status 1 if a stage fails to hold them all or to deliver
+//!   the messages.
+//! - scaling: the same with 1,000 and 100,000 connections (and 10,000 if
+//!   the connections workload does not run), then a chart of the message's
+//!   time against the number of connections, for every server, written as
+//!   SVG to `--chart FILE` (default `target/bench/idle-connections.svg`).
+//!   The connections come from 127.0.0.1, 127.0.0.2, ... (10,000 from
+//!   each: one address has 28,232 ports to connect from), and need 100,100
+//!   open files in the bench and in the server: the bench raises its limit
+//!   (the hard limit too, when it may: root with CAP_SYS_RESOURCE), and
+//!   when it may not, says so and measures the most it may instead (19,000
+//!   with a hard limit of 20,000). It stops a server that would leave the
+//!   system less than 3 GiB of memory.
 //!
 //! The load generator runs on the same machine as the server, so the
 //! figures are for comparing servers with each other in one run, not
 //! absolute truths: the conclusions use the ratios.
 
+mod chart;
 mod client;
 mod server;
 mod workloads;
 
-use server::{REFERENCE, Server};
+use server::{NODE, REFERENCE, Server};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 use workloads::{Broadcast, Connections, Echo, Protocol};
 
 /// The servers measured when the command line names none.
-const DEFAULT_SERVERS: [&str; 4] = ["step-04", "step-05", "step-06", REFERENCE];
+const DEFAULT_SERVERS: [&str; 6] = ["step-04", "step-05", "step-06", "step-07", REFERENCE, NODE];
 
 /// The most broadcast messages on their way at once.
 const WINDOW: u64 = 32;
@@ -66,7 +86,13 @@ const IDLE_CLIENTS: usize = 50;
 const BROADCAST_CLIENTS: [usize; 4] = [50, 100, 200, 1000];
 const BROADCAST_MESSAGES: u64 = 2000;
 const ECHO_SIZES: [usize; 3] = [16, 4096, 1 << 20];
+const ECHO_RUNS: usize = 5;
+const ECHO_RUN: Duration = Duration::from_secs(1);
 const IDLE_CONNECTIONS: usize = 10_000;
+const SCALING_CONNECTIONS: [usize; 3] = [1_000, 10_000, 100_000];
+
+/// Where the chart goes when `--chart` does not say.
+const DEFAULT_CHART: &str = "target/bench/idle-connections.svg";
 
 /// Open files the bench and each server need beyond one per connection:
 /// a listening socket, a few clients, pipes, the standard streams.
@@ -80,14 +106,16 @@ enum Workload {
     Paced,
     Echo,
     Connections,
+    Scaling,
 }
 
-const WORKLOADS: [Workload; 5] = [
+const WORKLOADS: [Workload; 6] = [
     Workload::Idle,
     Workload::Broadcast,
     Workload::Paced,
     Workload::Echo,
     Workload::Connections,
+    Workload::Scaling,
 ];
 
 impl Workload {
@@ -98,6 +126,7 @@ impl Workload {
             Workload::Paced => "paced",
             Workload::Echo => "echo",
             Workload::Connections => "connections",
+            Workload::Scaling => "scaling",
         }
     }
 }
@@ -109,13 +138,27 @@ struct Results {
     idle_cpu: Option<f64>,
     broadcast: BTreeMap<usize, Result<Broadcast, String>>,
     paced: Option<Result<Broadcast, String>>,
-    echo: BTreeMap<usize, Echo>,
-    connections: Option<Result<Connections, String>>,
+    /// Each size's runs.
+    echo: BTreeMap<usize, Vec<Echo>>,
+    /// By the number of connections held.
+    connections: BTreeMap<usize, Result<Connections, String>>,
+}
+
+/// What the command line asked for.
+struct Arguments {
+    servers: Vec<String>,
+    workloads: Vec<Workload>,
+    chart: PathBuf,
 }
 
 fn main() {
-    let (servers, mut workloads) = parse_arguments();
-    let open_files = server::raise_open_file_limit();
+    let Arguments {
+        servers,
+        mut workloads,
+        chart,
+    } = parse_arguments();
+    let most = SCALING_CONNECTIONS.iter().max().unwrap() + SPARE_FILES;
+    let open_files = server::raise_open_file_limit(most as u64);
     let needed = IDLE_CONNECTIONS + SPARE_FILES;
     let asked_for_connections = std::env::args().any(|argument| argument == "--only");
     if workloads.contains(&Workload::Connections)
@@ -138,35 +181,79 @@ fn main() {
         );
         std::process::exit(2);
     }
+    // The scaling workload: every count the connections workload does not
+    // measure, and that the open files allow.
+    let mut scaling: Vec<usize> = SCALING_CONNECTIONS.to_vec();
+    if workloads.contains(&Workload::Connections) {
+        scaling.retain(|&count| count != IDLE_CONNECTIONS);
+    }
+    if workloads.contains(&Workload::Scaling) {
+        // What does not fit in the open files is left out, and the most
+        // that fits (in whole thousands) measured instead.
+        let most = (open_files as usize).saturating_sub(SPARE_FILES) / 1000 * 1000;
+        for count in &mut scaling {
+            if *count > most {
+                eprintln!(
+                    "Leaving out {} connections: they need {} open files, and this process \
+                     may have at most {open_files} and may not raise its hard limit (that \
+                     takes root, with CAP_SYS_RESOURCE). Measuring {} instead.",
+                    thousands(*count),
+                    thousands(*count + SPARE_FILES),
+                    thousands(most)
+                );
+                *count = most;
+            }
+        }
+        scaling.dedup();
+        scaling.retain(|&count| {
+            count > 0 && !(workloads.contains(&Workload::Connections) && count == IDLE_CONNECTIONS)
+        });
+    }
     server::build(&servers);
 
     let mut all = Vec::new();
     for name in &servers {
-        all.push((name.clone(), run_workloads(name, &workloads)));
+        all.push((name.clone(), run_workloads(name, &workloads, &scaling)));
     }
     print_table(&all);
     print_ratios(&all);
+    if workloads.contains(&Workload::Scaling) {
+        write_chart(&all, &chart);
+    }
 
-    let failed = all
+    let failed: Vec<String> = all
         .iter()
-        .any(|(_, results)| matches!(results.connections, Some(Err(_))));
-    if failed {
-        let count = thousands(IDLE_CONNECTIONS);
-        eprintln!("a server failed to hold {count} connections, or to serve while it held them");
+        .filter(|(name, _)| name.starts_with("step-"))
+        .flat_map(|(name, results)| {
+            let failures = results
+                .connections
+                .iter()
+                .filter(|(_, result)| result.is_err());
+            failures.map(move |(count, _)| format!("{name} with {}", thousands(*count)))
+        })
+        .collect();
+    if !failed.is_empty() {
+        eprintln!(
+            "a stage failed to hold its connections, or to serve while it held them: {}",
+            failed.join(", ")
+        );
         std::process::exit(1);
     }
 }
 
-/// `[--only WORKLOAD,...] [SERVER ...]`: the servers and the workloads to
-/// run, every one of each by default.
-fn parse_arguments() -> (Vec<String>, Vec<Workload>) {
+/// `[--only WORKLOAD,...] [--chart FILE] [SERVER ...]`: the servers and the
+/// workloads to run, every one of each by default, and where the chart goes.
+fn parse_arguments() -> Arguments {
     let mut servers = Vec::new();
     let mut workloads = WORKLOADS.to_vec();
+    let mut chart = PathBuf::from(DEFAULT_CHART);
     let mut arguments = std::env::args().skip(1);
     while let Some(argument) = arguments.next() {
         if argument == "--only" {
             let names = arguments.next().unwrap_or_else(|| usage());
             workloads = names.split(',').map(parse_workload).collect();
+        } else if argument == "--chart" {
+            chart = PathBuf::from(arguments.next().unwrap_or_else(|| usage()));
         } else if argument.starts_with('-') {
             usage();
         } else {
@@ -176,7 +263,11 @@ fn parse_arguments() -> (Vec<String>, Vec<Workload>) {
     if servers.is_empty() {
         servers = DEFAULT_SERVERS.map(String::from).to_vec();
     }
-    (servers, workloads)
+    Arguments {
+        servers,
+        workloads,
+        chart,
+    }
 }
 
 fn parse_workload(name: &str) -> Workload {
@@ -188,16 +279,19 @@ fn parse_workload(name: &str) -> Workload {
 
 fn usage() -> ! {
     let workloads: Vec<&str> = WORKLOADS.map(Workload::name).to_vec();
-    eprintln!("usage: cargo run --release -p bench -- [--only WORKLOAD,...] [SERVER ...]");
-    eprintln!("  servers: any stage from step-03 on, or {REFERENCE}");
+    eprintln!(
+        "usage: cargo run --release -p bench -- [--only WORKLOAD,...] [--chart FILE] [SERVER ...]"
+    );
+    eprintln!("  servers: any stage from step-03 on, {REFERENCE} or {NODE}");
     eprintln!("    (default: {})", DEFAULT_SERVERS.join(" "));
     eprintln!("  workloads: {} (default: all)", workloads.join(", "));
     std::process::exit(2);
 }
 
 /// Runs the chosen workloads against one server, each against a server
-/// of its own, and says each result as it comes.
-fn run_workloads(name: &str, workloads: &[Workload]) -> Results {
+/// of its own, and says each result as it comes. `scaling` is the numbers
+/// of connections the scaling workload holds.
+fn run_workloads(name: &str, workloads: &[Workload], scaling: &[usize]) -> Results {
     let protocol = workloads::protocol_of(name);
     let log = |workload: &str, result: &str| eprintln!("{name}: {workload}: {result}");
     let mut results = Results::default();
@@ -224,18 +318,33 @@ fn run_workloads(name: &str, workloads: &[Workload]) -> Results {
             Workload::Echo => {
                 let server = Server::start(name);
                 for size in ECHO_SIZES {
-                    let result = workloads::echo(server.address, protocol, size);
-                    log(&echo_label(size), &echo_cell(&result));
-                    results.echo.insert(size, result);
+                    let mut runs = Vec::new();
+                    for _ in 0..ECHO_RUNS {
+                        let run = workloads::echo(server.address, protocol, size, ECHO_RUN);
+                        let done = matches!(run, Echo::Done { .. });
+                        runs.push(run);
+                        if !done {
+                            break; // refused or failed: once is enough
+                        }
+                    }
+                    log(&echo_label(size), &echo_cell(&runs));
+                    results.echo.insert(size, runs);
                 }
             }
-            Workload::Connections => {
-                let server = Server::start(name);
-                let result = workloads::idle_connections(&server, protocol, IDLE_CONNECTIONS);
-                for (label, cell) in connections_labels().iter().zip(connections_cells(&result)) {
-                    log(label, &cell);
+            Workload::Connections | Workload::Scaling => {
+                let counts = match workload {
+                    Workload::Connections => &[IDLE_CONNECTIONS][..],
+                    _ => scaling,
+                };
+                for &count in counts {
+                    let server = Server::start(name);
+                    let result = workloads::idle_connections(&server, protocol, count);
+                    let cells = connections_cells(&result);
+                    for (label, cell) in connections_labels(count).iter().zip(cells) {
+                        log(label, &cell);
+                    }
+                    results.connections.insert(count, result);
                 }
-                results.connections = Some(result);
             }
         }
     }
@@ -275,8 +384,8 @@ fn echo_label(size: usize) -> String {
 }
 
 /// The rows of the connections workload: memory, idle CPU, a message.
-fn connections_labels() -> [String; 3] {
-    let count = thousands(IDLE_CONNECTIONS);
+fn connections_labels(count: usize) -> [String; 3] {
+    let count = thousands(count);
     [
         format!("{count} idle connections: memory per connection"),
         format!("{count} idle connections: idle CPU"),
@@ -322,19 +431,52 @@ fn paced_cell(result: &Result<Broadcast, String>) -> String {
     }
 }
 
-fn echo_cell(result: &Echo) -> String {
-    match result {
-        Echo::Done {
-            round_trips_per_second,
-            megabytes_per_second,
-        } => format!(
-            "{} round trips/s, {megabytes_per_second:.1} MB/s each way",
-            thousands(round_trips_per_second.round() as usize)
-        ),
-        Echo::Refused(Some(code)) => format!("refused ({code})"),
-        Echo::Refused(None) => "refused (closed)".to_string(),
-        Echo::Failed(error) => format!("failed: {error}"),
+/// The median of the runs, and their range: "16,467 round trips/s
+/// (14,002-17,310), 0.3 MB/s each way".
+fn echo_cell(runs: &[Echo]) -> String {
+    let rates = echo_rates(runs);
+    if let Some(not_done) = runs.iter().find(|run| !matches!(run, Echo::Done { .. })) {
+        return match not_done {
+            Echo::Refused(Some(code)) => format!("refused ({code})"),
+            Echo::Refused(None) => "refused (closed)".to_string(),
+            Echo::Failed(error) => format!("failed: {error}"),
+            Echo::Done { .. } => unreachable!(),
+        };
     }
+    let median = rates[rates.len() / 2];
+    let megabytes = runs.iter().map(|run| match run {
+        Echo::Done {
+            megabytes_per_second,
+            ..
+        } => *megabytes_per_second,
+        _ => 0.0,
+    });
+    let mut megabytes: Vec<f64> = megabytes.collect();
+    megabytes.sort_by(f64::total_cmp);
+    format!(
+        "{} round trips/s ({}-{} in {} runs), {:.1} MB/s each way",
+        thousands(median.round() as usize),
+        thousands(rates[0].round() as usize),
+        thousands(rates[rates.len() - 1].round() as usize),
+        rates.len(),
+        megabytes[megabytes.len() / 2]
+    )
+}
+
+/// The round trips per second of the runs that were done, in order.
+fn echo_rates(runs: &[Echo]) -> Vec<f64> {
+    let mut rates: Vec<f64> = runs
+        .iter()
+        .filter_map(|run| match run {
+            Echo::Done {
+                round_trips_per_second,
+                ..
+            } => Some(*round_trips_per_second),
+            _ => None,
+        })
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates
 }
 
 /// The table's rows, each with a cell per server (`None` where that
@@ -356,14 +498,22 @@ fn table_rows(all: &[(String, Results)]) -> Vec<(String, Vec<Option<String>>)> {
     });
     for size in ECHO_SIZES {
         row(echo_label(size), &|results| {
-            results.echo.get(&size).map(echo_cell)
+            results.echo.get(&size).map(|runs| echo_cell(runs))
         });
     }
-    for (index, label) in connections_labels().into_iter().enumerate() {
-        row(label, &|results| {
-            let connections = results.connections.as_ref()?;
-            Some(connections_cells(connections)[index].clone())
-        });
+    let mut counts: Vec<usize> = all
+        .iter()
+        .flat_map(|(_, results)| results.connections.keys().copied())
+        .collect();
+    counts.sort();
+    counts.dedup();
+    for count in counts {
+        for (index, label) in connections_labels(count).into_iter().enumerate() {
+            row(label, &|results| {
+                let connections = results.connections.get(&count)?;
+                Some(connections_cells(connections)[index].clone())
+            });
+        }
     }
     rows
 }
@@ -387,16 +537,16 @@ fn print_table(all: &[(String, Results)]) {
 
 // ------------------------------------------------------------ the ratios
 
-/// The ratios the conclusions quote: step-06 against step-05, and step-06
-/// against the reference, each from this run's figures.
+/// The ratios the conclusions quote, each from this run's figures: stage 6
+/// against stage 5 and the reference (chapter 6), stage 7 against stage 6,
+/// the reference and the Node.js peer (chapter 7).
 fn print_ratios(all: &[(String, Results)]) {
     let find = |name: &str| {
         let found = all.iter().find(|(server, _)| server == name);
         found.map(|(_, results)| results)
     };
-    let step_06 = find("step-06");
     let mut lines = Vec::new();
-    if let (Some(new), Some(old)) = (step_06, find("step-05")) {
+    if let (Some(new), Some(old)) = (find("step-06"), find("step-05")) {
         let pair = ("step-06", "step-05");
         let sizes = BROADCAST_CLIENTS;
         lines.push(ratio_line("idle CPU", pair, &idle_cases(new, old)));
@@ -411,7 +561,7 @@ fn print_ratios(all: &[(String, Results)]) {
             &p50s(new, old, &sizes),
         ));
     }
-    if let (Some(new), Some(reference)) = (step_06, find(REFERENCE)) {
+    if let (Some(new), Some(reference)) = (find("step-06"), find(REFERENCE)) {
         let pair = ("step-06", REFERENCE);
         let sizes = [50, 200];
         lines.push(ratio_line(
@@ -425,6 +575,34 @@ fn print_ratios(all: &[(String, Results)]) {
             &p50s(new, reference, &sizes),
         ));
         lines.push(ratio_line("memory", pair, &memory_cases(new, reference)));
+    }
+    for other in ["step-06", REFERENCE, NODE] {
+        let (Some(new), Some(old)) = (find("step-07"), find(other)) else {
+            continue;
+        };
+        let pair = ("step-07", other);
+        let sizes = [50, 200, 1000];
+        lines.push(ratio_line(
+            "a message among idle connections",
+            pair,
+            &message_cases(new, old),
+        ));
+        lines.push(ratio_line("memory", pair, &memory_cases(new, old)));
+        lines.push(ratio_line(
+            "broadcast deliveries/s",
+            pair,
+            &rates(new, old, &sizes),
+        ));
+        lines.push(ratio_line(
+            "broadcast p50 latency",
+            pair,
+            &p50s(new, old, &sizes),
+        ));
+        lines.push(ratio_line(
+            "echo round trips/s (medians)",
+            pair,
+            &echo_cases(new, old),
+        ));
     }
     let lines: Vec<String> = lines.into_iter().flatten().collect();
     if lines.is_empty() {
@@ -476,7 +654,8 @@ fn ratio(a: f64, b: f64) -> String {
 
 /// Idle CPU with 50 clients, and with 10,000 idle connections.
 fn idle_cases(a: &Results, b: &Results) -> Vec<Case> {
-    let with_connections = |results: &Results| Some(connections(results)?.idle_cpu);
+    let with_connections =
+        |results: &Results| Some(connections(results, IDLE_CONNECTIONS)?.idle_cpu);
     vec![
         (format!("{IDLE_CLIENTS} clients"), a.idle_cpu, b.idle_cpu),
         (
@@ -487,18 +666,46 @@ fn idle_cases(a: &Results, b: &Results) -> Vec<Case> {
     ]
 }
 
-/// Memory per connection, with 10,000 idle connections.
+/// Memory per connection, for each number of idle connections.
 fn memory_cases(a: &Results, b: &Results) -> Vec<Case> {
-    let memory = |results: &Results| Some(connections(results)?.kib_per_connection);
-    let case = format!(
-        "per connection, {} idle connections",
-        thousands(IDLE_CONNECTIONS)
-    );
-    vec![(case, memory(a), memory(b))]
+    connection_cases(a, b, |connections| connections.kib_per_connection)
 }
 
-fn connections(results: &Results) -> Option<&Connections> {
-    results.connections.as_ref()?.as_ref().ok()
+/// The time of a message between two new clients, for each number of
+/// idle connections.
+fn message_cases(a: &Results, b: &Results) -> Vec<Case> {
+    connection_cases(a, b, |connections| connections.round_trip.as_secs_f64())
+}
+
+fn connection_cases(a: &Results, b: &Results, figure: fn(&Connections) -> f64) -> Vec<Case> {
+    let counts = a
+        .connections
+        .keys()
+        .filter(|count| b.connections.contains_key(count));
+    counts
+        .map(|&count| {
+            let case = format!("{} idle connections", thousands(count));
+            let of = |results: &Results| Some(figure(connections(results, count)?));
+            (case, of(a), of(b))
+        })
+        .collect()
+}
+
+fn connections(results: &Results, count: usize) -> Option<&Connections> {
+    results.connections.get(&count)?.as_ref().ok()
+}
+
+/// The median echo of 16 B and 4 KiB, on both servers.
+fn echo_cases(a: &Results, b: &Results) -> Vec<Case> {
+    let median = |results: &Results, size| {
+        let runs = results.echo.get(&size)?;
+        let rates = echo_rates(runs);
+        (rates.len() == runs.len()).then(|| rates[rates.len() / 2])
+    };
+    [16, 4096]
+        .iter()
+        .map(|&size| (human_size(size), median(a, size), median(b, size)))
+        .collect()
 }
 
 /// Each broadcast size's deliveries per second, on both servers.
@@ -528,6 +735,36 @@ fn broadcast_cases(
             (case, of(a, clients), of(b, clients))
         })
         .collect()
+}
+
+// ------------------------------------------------------------- the chart
+
+/// Draws the time of a message against the number of idle connections,
+/// one line per server that held at least two of the numbers.
+fn write_chart(all: &[(String, Results)], path: &std::path::Path) {
+    let lines: Vec<chart::Line> = all
+        .iter()
+        .map(|(name, results)| chart::Line {
+            name: name.clone(),
+            points: results
+                .connections
+                .iter()
+                .filter_map(|(&count, result)| Some((count, result.as_ref().ok()?.round_trip)))
+                .collect(),
+        })
+        .filter(|line| line.points.len() >= 2)
+        .collect();
+    if lines.is_empty() {
+        return;
+    }
+    let svg = chart::draw(&lines);
+    if let Some(folder) = path.parent() {
+        let _ = std::fs::create_dir_all(folder);
+    }
+    match std::fs::write(path, svg) {
+        Ok(()) => eprintln!("chart: {}", path.display()),
+        Err(error) => eprintln!("cannot write the chart to {}: {error}", path.display()),
+    }
 }
 
 // ------------------------------------------------------------- formatting

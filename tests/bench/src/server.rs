@@ -12,16 +12,24 @@ use std::time::Duration;
 /// (`reference/src/main.rs`).
 pub const REFERENCE: &str = "tokio-tungstenite";
 
+/// The second peer: the same chat on Node.js with the `ws` package
+/// (`node/server.js`), as a reader of this book would write it.
+pub const NODE: &str = "node-ws";
+
+/// The Node.js peer's folder, from the root of the repository: its
+/// `package.json` pins `ws`, and `npm ci` installs it there.
+const NODE_DIR: &str = "tests/bench/node";
+
 /// The reference's manifest, from the root of the repository. It is a
 /// workspace of its own, outside the repository's, so that no command on
 /// the workspace (`cargo test --workspace`, say) ever compiles tokio: only
 /// the bench builds it, and only when it measures it.
 const REFERENCE_MANIFEST: &str = "tests/bench/reference/Cargo.toml";
 
-/// A server is either a stage, built as its own package (`step-05`), or
-/// the reference, built from its own manifest.
+/// A server is either a stage, built as its own package (`step-05`), the
+/// reference, built from its own manifest, or the Node.js peer.
 fn is_stage(name: &str) -> bool {
-    name != REFERENCE
+    name != REFERENCE && name != NODE
 }
 
 /// Builds every server in `names` with cargo, in release mode, as
@@ -39,7 +47,10 @@ pub fn build(names: &[String]) {
         }
         cargo_build(&packages);
     }
-    if names.iter().any(|name| !is_stage(name)) {
+    if names.iter().any(|name| name == NODE) {
+        install_node_peer();
+    }
+    if names.iter().any(|name| name == REFERENCE) {
         let target = target_dir();
         let target = target.to_str().expect("a target directory named in UTF-8");
         cargo_build(&[
@@ -67,6 +78,32 @@ fn cargo_build(arguments: &[&str]) {
             "the build failed: cargo build --release {}",
             arguments.join(" ")
         );
+        std::process::exit(1);
+    }
+}
+
+/// `npm ci` in the Node.js peer's folder, when `ws` is not installed there
+/// yet or the lock file is newer than what is (as the browser tests do).
+fn install_node_peer() {
+    let folder = workspace_dir().join(NODE_DIR);
+    let installed = folder.join("node_modules/.package-lock.json");
+    let modified = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|data| data.modified())
+            .ok()
+    };
+    if modified(&installed).is_some()
+        && modified(&installed) >= modified(&folder.join("package-lock.json"))
+    {
+        return;
+    }
+    eprintln!("installing: npm ci (in {NODE_DIR})");
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(&folder)
+        .status();
+    if !status.is_ok_and(|status| status.success()) {
+        eprintln!("npm ci failed in {NODE_DIR}: {NODE} needs Node.js 20 or later and npm");
         std::process::exit(1);
     }
 }
@@ -101,13 +138,20 @@ impl Server {
     /// Starts a server on a port of the system's choice, and waits for the
     /// line where it says which: `Listening on http://127.0.0.1:PORT`.
     pub fn start(name: &str) -> Server {
-        let binary = binary(name);
-        let mut child = Command::new(&binary)
+        let mut command = if name == NODE {
+            let mut node = Command::new("node");
+            node.arg(workspace_dir().join(NODE_DIR).join("server.js"));
+            node
+        } else {
+            Command::new(binary(name))
+        };
+        let program = format!("{:?}", command.get_program());
+        let mut child = command
             .arg("127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+            .unwrap_or_else(|error| panic!("cannot start {program}: {error}"));
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().and_then(|line| line.ok()).unwrap_or_default();
         let address = first
@@ -171,10 +215,11 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Raises this process's limit on open files (its soft limit) as far as it
-/// may go (the hard limit), and returns the new limit. The servers the bench
-/// starts inherit it: each side of 10,000 connections needs 10,000 files.
-pub fn raise_open_file_limit() -> u64 {
+/// Raises this process's limit on open files to `wanted` if it may (the
+/// hard limit too, which only root may raise), or else as far as the hard
+/// limit allows, and returns the new limit. The servers the bench starts
+/// inherit it: each side of 10,000 connections needs 10,000 files.
+pub fn raise_open_file_limit(wanted: u64) -> u64 {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -184,13 +229,26 @@ pub fn raise_open_file_limit() -> u64 {
         if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
             return 0;
         }
-        let raised = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
-            limit = raised;
+        let hard = limit.rlim_max.max(wanted);
+        for max in [hard, limit.rlim_max] {
+            let raised = libc::rlimit {
+                rlim_cur: max,
+                rlim_max: max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                return max;
+            }
         }
     }
     limit.rlim_cur
+}
+
+/// The memory the system could still give, in KiB (`MemAvailable`).
+pub fn available_kib() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let line = meminfo
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"));
+    let kib = line.and_then(|line| line.split_whitespace().nth(1));
+    kib.and_then(|kib| kib.parse().ok()).unwrap_or(u64::MAX)
 }

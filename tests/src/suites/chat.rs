@@ -38,13 +38,13 @@ pub fn welcome_of(text: &str) -> Option<String> {
     after.ends_with("]}").then(|| name.to_string())
 }
 
-fn send_text(stream: &mut Conn, text: &str) {
+pub(crate) fn send_text(stream: &mut Conn, text: &str) {
     send_frame(stream, true, TEXT, text.as_bytes());
 }
 
 /// Connects, joins as `name`, and returns the stream and the welcome.
 #[track_caller]
-fn join(address: SocketAddr, name: &str) -> (Conn, String) {
+pub(crate) fn join(address: SocketAddr, name: &str) -> (Conn, String) {
     let mut stream = ws_handshake(address);
     send_text(
         &mut stream,
@@ -62,20 +62,20 @@ fn join(address: SocketAddr, name: &str) -> (Conn, String) {
 // What the chat says, for names and texts that JSON need not escape.
 
 /// What a client sends to say `text`.
-fn message(text: &str) -> String {
+pub(crate) fn message(text: &str) -> String {
     format!(r#"{{"type":"message","text":"{text}"}}"#)
 }
 
 /// What everyone gets when `from` says `text`.
-fn said(from: &str, text: &str) -> String {
+pub(crate) fn said(from: &str, text: &str) -> String {
     format!(r#"{{"type":"message","from":"{from}","text":"{text}"}}"#)
 }
 
-fn joined(name: &str) -> String {
+pub(crate) fn joined(name: &str) -> String {
     format!(r#"{{"type":"join","name":"{name}"}}"#)
 }
 
-fn left(name: &str) -> String {
+pub(crate) fn left(name: &str) -> String {
     format!(r#"{{"type":"leave","name":"{name}"}}"#)
 }
 

@@ -11,7 +11,8 @@
 //! | [`broadcast`]  | the group chat of stage 4                                   | 4          |
 //! | [`game_loop`]  | no client waits for another, for a chat of either kind      | 4, 5, 6    |
 //! | [`chat`]       | the JSON chat: names, notices, refusals                     | 5, 6       |
-//! | [`idle`]       | an idle server answers at once                              | 6          |
+//! | [`idle`]       | an idle server answers at once                              | 6, 7       |
+//! | [`turns`]      | clients that come and go, or flood, in a loop that touches only the ready | 7 |
 
 pub mod broadcast;
 pub mod chat;
@@ -21,4 +22,5 @@ pub mod game_loop;
 pub mod handshake;
 pub mod http;
 pub mod idle;
+pub mod turns;
 pub mod websocket;
