@@ -19,12 +19,10 @@
 //! The checkers are tested too, on examples of every mistake they must catch:
 //! a check that cannot fail would be worse than none.
 //!
-//! The diff is written here rather than taken from `diff` or `git`, so that
-//! the test runs anywhere `cargo test` does and gives the same bytes
-//! everywhere. It is a Myers diff, whose changes are then slid into place the
-//! way GNU diff slides them, so its hunks are those of `diff -u` (checked on
-//! the real steps, and on random files where it agrees in over 99% of cases;
-//! the rest are ties between equally short diffs that GNU breaks otherwise).
+//! The diff comes from the `similar` crate (already in `Cargo.lock`, through
+//! insta) rather than from `diff` or `git`, so that the test runs anywhere
+//! `cargo test` does and gives the same bytes everywhere, in the format of
+//! `diff -u`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -757,299 +755,25 @@ fn renamed_only(
     renamed == new_text
 }
 
-/// What happened to each line, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Edit {
-    Same(usize, usize),
-    Delete(usize),
-    Insert(usize),
-}
-
 /// `diff -u` of two texts, without timestamps; empty if they are equal.
+///
+/// The diff is the `similar` crate's (Myers, then its compaction), with
+/// `diff -u`'s format: three lines of context, `@@ -5,7 +5,8 @@` headers,
+/// `\ No newline at end of file`. Where a change could equally sit a line
+/// earlier or later (an added function between two others that end alike),
+/// `similar` may place it otherwise than GNU diff does: the lines changed
+/// are the same.
 fn unified_diff(old_label: &str, new_label: &str, old: &str, new: &str) -> String {
-    let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
-    let new_lines: Vec<&str> = new.split_inclusive('\n').collect();
-    let edits = line_edits(&old_lines, &new_lines);
-    if edits.iter().all(|edit| matches!(edit, Edit::Same(..))) {
+    if old == new {
         return String::new();
     }
-    let mut output = format!("--- {old_label}\n+++ {new_label}\n");
-    for hunk in hunks(&edits) {
-        let (old_first, old_count, new_first, new_count) = hunk_ranges(&edits[hunk.clone()]);
-        output.push_str(&format!(
-            "@@ -{} +{} @@\n",
-            hunk_range(old_first, old_count),
-            hunk_range(new_first, new_count)
-        ));
-        for edit in &edits[hunk] {
-            let (sign, line) = match *edit {
-                Edit::Same(i, _) => (' ', old_lines[i]),
-                Edit::Delete(i) => ('-', old_lines[i]),
-                Edit::Insert(j) => ('+', new_lines[j]),
-            };
-            output.push(sign);
-            output.push_str(line);
-            if !line.ends_with('\n') {
-                output.push_str("\n\\ No newline at end of file\n");
-            }
-        }
-    }
-    output
-}
-
-/// The edits of each hunk: every change with `CONTEXT` lines around it;
-/// changes closer than twice that share a hunk.
-fn hunks(edits: &[Edit]) -> Vec<std::ops::Range<usize>> {
-    let changed: Vec<usize> = (0..edits.len())
-        .filter(|&at| !matches!(edits[at], Edit::Same(..)))
-        .collect();
-    let mut hunks: Vec<std::ops::Range<usize>> = Vec::new();
-    for at in changed {
-        let start = at.saturating_sub(CONTEXT);
-        let end = (at + 1 + CONTEXT).min(edits.len());
-        match hunks.last_mut() {
-            Some(last) if start <= last.end => last.end = end,
-            _ => hunks.push(start..end),
-        }
-    }
-    hunks
-}
-
-/// The first line (0-based) and the number of lines of a hunk in each file.
-fn hunk_ranges(edits: &[Edit]) -> (usize, usize, usize, usize) {
-    let (mut old_first, mut old_count, mut new_first, mut new_count) = (None, 0, None, 0);
-    for edit in edits {
-        let (old_line, new_line) = match *edit {
-            Edit::Same(i, j) => (Some(i), Some(j)),
-            Edit::Delete(i) => (Some(i), None),
-            Edit::Insert(j) => (None, Some(j)),
-        };
-        if let Some(i) = old_line {
-            old_first.get_or_insert(i);
-            old_count += 1;
-        }
-        if let Some(j) = new_line {
-            new_first.get_or_insert(j);
-            new_count += 1;
-        }
-    }
-    // A side with no lines at all in a hunk is an empty file: line 0.
-    (
-        old_first.unwrap_or(0),
-        old_count,
-        new_first.unwrap_or(0),
-        new_count,
-    )
-}
-
-/// `@@ -5,7` style ranges: 1-based start and count; a count of 1 is left out,
-/// and an empty range gives the line before it, as GNU diff does.
-fn hunk_range(first: usize, count: usize) -> String {
-    match count {
-        0 => format!("{first},0"),
-        1 => format!("{}", first + 1),
-        _ => format!("{},{count}", first + 1),
-    }
-}
-
-/// The shortest edit script from `old` to `new` (Myers), with each run of
-/// changes then slid as GNU diff slides it, so that hunks match `diff -u`.
-fn line_edits(old: &[&str], new: &[&str]) -> Vec<Edit> {
-    let mut old_changed = vec![false; old.len()];
-    let mut new_changed = vec![false; new.len()];
-    // Common lines at both ends are never changes.
-    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
-    let suffix = old[prefix..]
-        .iter()
-        .rev()
-        .zip(new[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let old_middle = &old[prefix..old.len() - suffix];
-    let new_middle = &new[prefix..new.len() - suffix];
-    for edit in myers(old_middle, new_middle) {
-        match edit {
-            Edit::Delete(i) => old_changed[prefix + i] = true,
-            Edit::Insert(j) => new_changed[prefix + j] = true,
-            Edit::Same(..) => {}
-        }
-    }
-    // GNU diff only looks at the lines that differ plus `CONTEXT` identical
-    // lines on either side, so that is how far it can slide a change.
-    let start = prefix.saturating_sub(CONTEXT);
-    let gnu_suffix = old[start..]
-        .iter()
-        .rev()
-        .zip(new[start..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
-    let old_end = (old.len() - gnu_suffix + CONTEXT).min(old.len());
-    let new_end = (new.len() - gnu_suffix + CONTEXT).min(new.len());
-    shift_boundaries(
-        &old[start..old_end],
-        &mut old_changed[start..old_end],
-        &new_changed[start..new_end],
-    );
-    shift_boundaries(
-        &new[start..new_end],
-        &mut new_changed[start..new_end],
-        &old_changed[start..old_end],
-    );
-
-    let (mut i, mut j) = (0, 0);
-    let mut edits = Vec::new();
-    while i < old.len() || j < new.len() {
-        if i < old.len() && old_changed[i] {
-            edits.push(Edit::Delete(i));
-            i += 1;
-        } else if j < new.len() && new_changed[j] {
-            edits.push(Edit::Insert(j));
-            j += 1;
-        } else {
-            edits.push(Edit::Same(i, j));
-            i += 1;
-            j += 1;
-        }
-    }
-    edits
-}
-
-/// Myers' O(ND) algorithm: the edits of a shortest edit script.
-fn myers(old: &[&str], new: &[&str]) -> Vec<Edit> {
-    let (n, m) = (old.len() as isize, new.len() as isize);
-    let max = (n + m) as usize;
-    let offset = max as isize + 1;
-    let index = |k: isize| (k + offset) as usize;
-    let mut furthest = vec![0isize; 2 * max + 3];
-    let mut trace: Vec<Vec<isize>> = Vec::new();
-    'search: for d in 0..=max as isize {
-        trace.push(furthest.clone());
-        for k in (-d..=d).step_by(2) {
-            let down = k == -d || (k != d && furthest[index(k - 1)] < furthest[index(k + 1)]);
-            let mut x = if down {
-                furthest[index(k + 1)]
-            } else {
-                furthest[index(k - 1)] + 1
-            };
-            let mut y = x - k;
-            while x < n && y < m && old[x as usize] == new[y as usize] {
-                x += 1;
-                y += 1;
-            }
-            furthest[index(k)] = x;
-            if x >= n && y >= m {
-                break 'search;
-            }
-        }
-    }
-    // Walk back from the end through the saved frontiers.
-    let mut edits = Vec::new();
-    let (mut x, mut y) = (n, m);
-    for (d, furthest) in trace.iter().enumerate().rev() {
-        let d = d as isize;
-        let k = x - y;
-        let down = k == -d || (k != d && furthest[index(k - 1)] < furthest[index(k + 1)]);
-        let previous_k = if down { k + 1 } else { k - 1 };
-        let previous_x = furthest[index(previous_k)];
-        let previous_y = previous_x - previous_k;
-        while x > previous_x && y > previous_y {
-            x -= 1;
-            y -= 1;
-            edits.push(Edit::Same(x as usize, y as usize));
-        }
-        if d > 0 {
-            if down {
-                edits.push(Edit::Insert(previous_y as usize));
-            } else {
-                edits.push(Edit::Delete(previous_x as usize));
-            }
-        }
-        (x, y) = (previous_x, previous_y);
-    }
-    edits.reverse();
-    edits
-}
-
-/// GNU diff's `shift_boundaries`: where a run of changed lines could equally
-/// be placed a little earlier or later (say, an added function between two
-/// others, each ending in `}` and a blank line), merge it with neighbouring
-/// runs if possible, else slide it as far down as it goes, then back up to
-/// line up with a run of changes in the other file.
-fn shift_boundaries(lines: &[&str], changed: &mut [bool], other_changed: &[bool]) {
-    let end = lines.len();
-    // Reads outside the arrays see "unchanged", like GNU's sentinels.
-    let is =
-        |flags: &[bool], at: isize| at >= 0 && (at as usize) < flags.len() && flags[at as usize];
-    let (mut i, mut j): (usize, isize) = (0, 0);
-    loop {
-        // Find the start of the next run, keeping `j` at the matching point
-        // of the other file.
-        while i < end && !changed[i] {
-            while is(other_changed, j) {
-                j += 1;
-            }
-            j += 1;
-            i += 1;
-        }
-        if i == end {
-            break;
-        }
-        let mut start = i;
-        while i < end && changed[i] {
-            i += 1;
-        }
-        while is(other_changed, j) {
-            j += 1;
-        }
-        let mut corresponding;
-        loop {
-            let run_length = i - start;
-            // Back up while the line before the run equals its last line.
-            while start > 0 && lines[start - 1] == lines[i - 1] {
-                start -= 1;
-                changed[start] = true;
-                i -= 1;
-                changed[i] = false;
-                while start > 0 && changed[start - 1] {
-                    start -= 1;
-                }
-                j -= 1;
-                while is(other_changed, j) {
-                    j -= 1;
-                }
-            }
-            corresponding = if is(other_changed, j - 1) { i } else { end };
-            // Go forward while the line after the run equals its first line.
-            while i < end && lines[start] == lines[i] {
-                changed[start] = false;
-                start += 1;
-                changed[i] = true;
-                i += 1;
-                while i < end && changed[i] {
-                    i += 1;
-                }
-                j += 1;
-                while is(other_changed, j) {
-                    j += 1;
-                    corresponding = i;
-                }
-            }
-            if run_length == i - start {
-                break;
-            }
-        }
-        // Move back to line up with changes in the other file, if there are.
-        while corresponding < i {
-            start -= 1;
-            changed[start] = true;
-            i -= 1;
-            changed[i] = false;
-            j -= 1;
-            while is(other_changed, j) {
-                j -= 1;
-            }
-        }
-    }
+    similar::TextDiff::configure()
+        .algorithm(similar::Algorithm::Myers)
+        .diff_lines(old, new)
+        .unified_diff()
+        .context_radius(CONTEXT)
+        .header(old_label, new_label)
+        .to_string()
 }
 
 /// `steps/<dir>/` as a tree, each file with the first line of what it says

@@ -365,3 +365,145 @@ fn hunk_names_and_regions() {
     assert_eq!(anchor_region(text, "y").as_deref(), Some("c\n"));
     assert_eq!(anchor_region(text, "z"), None);
 }
+
+// ---------------------------------------------------------------------------
+// Links between pages
+// ---------------------------------------------------------------------------
+
+/// The lines of a page that are not in a fenced code block.
+fn prose_lines(markdown: &str) -> Vec<&str> {
+    let mut in_block = false;
+    let mut lines = Vec::new();
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            in_block = !in_block;
+        } else if !in_block {
+            lines.push(line);
+        }
+    }
+    lines
+}
+
+/// The ids mdBook gives a page's headings: lowercase, spaces as `-`, only
+/// letters, digits, `-` and `_` kept; a repeated id gets `-1`, `-2`, ...
+fn heading_ids(markdown: &str) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for line in prose_lines(markdown) {
+        let Some(title) = line.trim_start_matches('#').strip_prefix(' ') else {
+            continue;
+        };
+        if !line.starts_with('#') {
+            continue;
+        }
+        let id: String = title
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                c if c.is_alphanumeric() || c == '_' || c == '-' => Some(c),
+                c if c.is_whitespace() => Some('-'),
+                _ => None,
+            })
+            .collect();
+        let mut unique = id.clone();
+        let mut count = 1;
+        while ids.contains(&unique) {
+            unique = format!("{id}-{count}");
+            count += 1;
+        }
+        ids.insert(unique);
+    }
+    ids
+}
+
+/// The targets of the Markdown links and images of a page: `](target)`.
+fn link_targets(markdown: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    for line in prose_lines(markdown) {
+        let mut rest = line;
+        while let Some(at) = rest.find("](") {
+            let after = &rest[at + 2..];
+            let Some(end) = after.find(')') else { break };
+            targets.push(after[..end].to_string());
+            rest = &after[end..];
+        }
+    }
+    targets
+}
+
+/// Links to a page or a section that does not exist.
+pub fn check_links(
+    page: &Path,
+    markdown: &str,
+    read: &dyn Fn(&Path) -> Option<String>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for target in link_targets(markdown) {
+        if target.contains("://") || target.starts_with("mailto:") {
+            continue;
+        }
+        let (path, anchor) = match target.split_once('#') {
+            Some((path, anchor)) => (path, Some(anchor)),
+            None => (target.as_str(), None),
+        };
+        let file = if path.is_empty() {
+            page.to_path_buf()
+        } else {
+            normalize(&page.parent().unwrap_or(Path::new("")).join(path))
+        };
+        let Some(text) = read(&file) else {
+            problems.push(format!(
+                "{}: a link to {target}: there is no {}",
+                shown(page),
+                shown(&file)
+            ));
+            continue;
+        };
+        if let Some(anchor) = anchor
+            && file.extension().is_some_and(|x| x == "md")
+            && !heading_ids(&text).contains(anchor)
+        {
+            problems.push(format!(
+                "{}: a link to {target}: {} has no heading #{anchor}",
+                shown(page),
+                shown(&file)
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn links_between_pages_resolve() {
+    let mut problems = Vec::new();
+    let read = |path: &Path| {
+        fs::read_to_string(path)
+            .ok()
+            .or_else(|| fs::metadata(path).ok().map(|_| String::new()))
+    };
+    for page in pages(&book_src()) {
+        let markdown = fs::read_to_string(&page).unwrap();
+        problems.extend(check_links(&page, &markdown, &read));
+    }
+    fail_with(
+        &problems,
+        "Pages moved: point each link at the page (and heading) that holds it now.",
+    );
+}
+
+#[test]
+fn the_link_checker_finds_broken_links() {
+    let page = book_src().join("ch09-x/a.md");
+    let markdown = "# Top\n## Two words, here\n[ok](#two-words-here) [ok](b.md#b) [bad](#nope)\n[bad](c.md) [bad](b.md#nope) ![ok](../images/x.svg) [web](https://x.org/#y)\n```text\n[not a link](nowhere.md)\n```\n";
+    let read = |path: &Path| match path.file_name()?.to_str()? {
+        "a.md" => Some(markdown.to_string()),
+        "b.md" => Some("# B\n".to_string()),
+        "x.svg" => Some(String::new()),
+        _ => None,
+    };
+    let problems = check_links(&page, markdown, &read);
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(problems[0].contains("no heading #nope"));
+    assert!(problems[1].contains("a link to c.md"));
+    assert!(problems[2].contains("b.md#nope"));
+}

@@ -47,9 +47,21 @@ pub fn generated_runs() -> BTreeMap<PathBuf, String> {
         ch06::RUNS,
         ch07::RUNS,
     ];
-    all.iter()
+    // Each run has a program of its own: they run side by side, since most
+    // of their time is spent waiting for a deadline or a quiet log.
+    let handles: Vec<_> = all
+        .iter()
         .flat_map(|runs| runs.iter())
-        .map(|(name, run)| (Path::new("runs").join(name), run()))
+        .map(|&(name, run)| (name, thread::spawn(run)))
+        .collect();
+    handles
+        .into_iter()
+        .map(|(name, handle)| {
+            let output = handle
+                .join()
+                .unwrap_or_else(|_| panic!("the run for runs/{name} failed"));
+            (Path::new("runs").join(name), output)
+        })
         .collect()
 }
 
@@ -144,12 +156,12 @@ pub fn normalize_ports(log: &str, listening: SocketAddr) -> String {
 }
 
 /// Sends one text message.
-pub fn send_text(stream: &mut TcpStream, text: &str) {
+pub fn send_text(stream: &mut ws_tests::Conn, text: &str) {
     send_frame(stream, true, 0x1, text.as_bytes());
 }
 
 /// Reads one text message.
-pub fn read_text(stream: &mut TcpStream) -> String {
+pub fn read_text(stream: &mut ws_tests::Conn) -> String {
     String::from_utf8(read_frame(stream).payload).unwrap()
 }
 

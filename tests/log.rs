@@ -20,6 +20,7 @@ fn get(program: &Program, target: &str) {
     assert_eq!(status_line(&response), "HTTP/1.1 200 OK", "{response:?}");
 }
 
+// ANCHOR: test_nobody_reads
 /// `cargo run -p step-06 | head -1`: the reader of the log is gone after
 /// the first line, and every line after it fails to be written.
 #[test]
@@ -33,7 +34,9 @@ fn a_log_nobody_reads_any_more_does_not_stop_the_server() {
         assert!(program.is_running(), "{stage} exited");
     }
 }
+// ANCHOR_END: test_nobody_reads
 
+// ANCHOR: test_full_log
 /// A pipe that nobody empties: once it is full, a write would wait for
 /// ever. The server drops log lines instead, goes on serving, and says how
 /// many it dropped once the log is read again.
@@ -60,7 +63,7 @@ fn a_full_log_does_not_stop_the_server() {
                 }
             }
         });
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + patience();
         let mut told = None;
         while told.is_none() && Instant::now() < deadline {
             get(&program, "/is-anyone-there");
@@ -75,7 +78,9 @@ fn a_full_log_does_not_stop_the_server() {
         assert!(program.is_running(), "{stage} exited");
     }
 }
+// ANCHOR_END: test_full_log
 
+// ANCHOR: test_escaped
 /// What a client sends reaches the log escaped: an escape code in a request
 /// target does not turn the operator's terminal red, and a CR cannot
 /// overwrite the line it is on.
@@ -107,3 +112,4 @@ fn client_text_reaches_the_log_escaped() {
         );
     }
 }
+// ANCHOR_END: test_escaped

@@ -5,7 +5,6 @@
 #![cfg(target_os = "linux")]
 
 use std::io::{ErrorKind, Write};
-use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 use ws_tests::*;
@@ -63,12 +62,12 @@ fn unfinished_big_messages_stay_within_the_budget() {
 // ANCHOR_END: unfinished_big_messages
 
 /// Sends a chat request and reads what comes back until `expected` does.
-fn send_and_hear(stream: &mut TcpStream, text: &str, expected: &str) {
+fn send_and_hear(stream: &mut Conn, text: &str, expected: &str) {
     send_frame(stream, true, TEXT, text.as_bytes());
     hear(stream, expected);
 }
 
-fn hear(stream: &mut TcpStream, expected: &str) {
+fn hear(stream: &mut Conn, expected: &str) {
     loop {
         let frame = read_frame(stream);
         assert_eq!(frame.opcode, TEXT, "{frame:?}");
@@ -92,7 +91,7 @@ fn clients_that_never_read_stay_within_the_budget(stage: &str) {
         send_frame(&mut stream, true, TEXT, request.as_bytes());
         stream
     };
-    let _never_read: Vec<TcpStream> = (0..40).map(|i| join(&format!("quiet{i}"))).collect();
+    let _never_read: Vec<Conn> = (0..40).map(|i| join(&format!("quiet{i}"))).collect();
     let mut reader = join("reader");
     let mut flooder = join("flooder");
     let text = "x".repeat(60 * 1024);

@@ -1,29 +1,24 @@
-//! Stage 3 over real TCP: every rule of RFC 6455 framing (in `websocket.rs`,
-//! shared with the later stages), and what is particular to this stage.
-//!
-//! `step_03_conformance.rs` goes through the case groups of Autobahn|Testsuite
-//! the same way; `websocket.rs` is organised by rule.
+//! Stage 3's checks (`ws_tests::stages::STEP_03`), against the reference
+//! stage: every rule of RFC 6455 framing, against an echo, and the case
+//! groups of Autobahn|Testsuite in small; and what only the reference
+//! does, below.
 
-use std::net::SocketAddr;
-use std::time::Duration;
-use step_03 as stage;
+use std::time::{Duration, Instant};
 use ws_tests::*;
 
-fn server() -> SocketAddr {
-    start_server(stage::serve)
-}
-
-#[path = "websocket.rs"]
-mod websocket;
-
-#[path = "http.rs"]
-mod http;
+ws_tests::main!(
+    ws_tests::stages::STEP_03,
+    ws_tests::reference_checks![
+        a_quiet_client_makes_the_next_one_wait,
+        a_client_that_never_closes_is_let_go,
+    ]
+);
 
 /// This stage serves one client at a time: while one client is connected,
-/// even a quiet one, the next one waits. Stage 4 lifts this limit.
-#[test]
-fn a_quiet_client_makes_the_next_one_wait() {
-    let address = server();
+/// even a quiet one, the next one waits. Stage 4 lifts this limit (see
+/// `game_loop::a_quiet_client_does_not_make_the_next_one_wait`).
+fn a_quiet_client_makes_the_next_one_wait(server: &Server) {
+    let address = server.address;
     let mut first = ws_handshake(address);
     let mut second = connect(address);
     send_raw(&mut second, upgrade_request(address).as_bytes());
@@ -35,18 +30,17 @@ fn a_quiet_client_makes_the_next_one_wait() {
 
 /// When the client never closes its side, the server stops waiting after
 /// `CLOSE_TIMEOUT` and serves the next client.
-#[test]
-fn a_client_that_never_closes_is_let_go() {
-    let address = server();
+fn a_client_that_never_closes_is_let_go(server: &Server) {
+    let address = server.address;
     let mut stream = ws_handshake(address);
     send_raw(&mut stream, &[0x81, 0x00]); // unmasked: refused
     assert_eq!(read_close(&mut stream).close_code(), Some(1002));
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let mut next = ws_handshake(address);
     let waited = started.elapsed();
     assert!(
-        waited >= stage::CLOSE_TIMEOUT - Duration::from_millis(200)
-            && waited < stage::CLOSE_TIMEOUT + Duration::from_secs(2),
+        waited >= step_03::CLOSE_TIMEOUT - Duration::from_millis(200)
+            && waited < step_03::CLOSE_TIMEOUT + Duration::from_secs(2),
         "the next client waited {waited:?}"
     );
     close_with(&mut next, 1000);

@@ -1,24 +1,17 @@
-//! Stage 5 over real TCP: the JSON chat protocol, and the game loop's
-//! promises for clients that joined, in `chat.rs` (shared with the later
-//! stages, which serve the same chat).
+//! Stage 5's checks (`ws_tests::stages::STEP_05`), against the reference
+//! stage: the JSON chat protocol, names, join and leave notices, and the
+//! game loop's promises for clients that joined; and what only the
+//! reference does, below.
 
-use std::net::SocketAddr;
-use step_05 as stage;
 use ws_tests::*;
 
-fn server() -> SocketAddr {
-    start_server(stage::serve)
-}
-
-#[path = "chat.rs"]
-mod chat;
-
-#[path = "http.rs"]
-mod http;
+ws_tests::main!(
+    ws_tests::stages::STEP_05,
+    ws_tests::reference_checks![the_page_is_stage_5s]
+);
 
 /// The page says which stage serves it.
-#[test]
-fn the_page_is_stage_5s() {
-    let response = exchange(server(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+fn the_page_is_stage_5s(server: &Server) {
+    let response = exchange(server.address, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(response.contains("<title>Stage 5: a chat with names</title>"));
 }

@@ -3,10 +3,9 @@
 #
 #   tests/autobahn/run-step.sh step-03 [run.sh options]     e.g. -c "5.* 6.*"
 #
-# It builds the stage in release mode, starts its binary on a free port of
-# 127.0.0.1 (the port is read from the "Listening on http://127.0.0.1:PORT"
-# line the binary prints first), runs the suite with run.sh, and stops the
-# server again, whatever happens. The first run installs the suite from PyPI
+# It builds the stage in release mode and starts its binary on a free port
+# of 127.0.0.1 (with tests/start-stage.sh, as the browser tests do), runs the
+# suite with run.sh, and stops the server again, whatever happens. The first run installs the suite from PyPI
 # into a Python 2.7 virtualenv (see setup.sh and README.md): about 30 s.
 #
 # Exit status:
@@ -41,47 +40,19 @@ default_allowed="6.4.3 6.4.4"
 allowed="${AUTOBAHN_ALLOW_NON_STRICT-$default_allowed}"
 export AUTOBAHN_OUT="${AUTOBAHN_OUT:-/tmp/autobahn-$step}"
 
-# 1. build, and find the binary where cargo put it
-echo "autobahn: building $step (release)"
-(cd "$repo" && cargo build --release --quiet -p "$step") || {
-    echo "autobahn: cargo build -p $step failed"
-    exit 2
-}
-target_dir="$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-binary="$target_dir/release/$step"
-[[ -x "$binary" ]] || { echo "autobahn: no binary at $binary"; exit 2; }
-
-# 2. start it on a free port, and stop it whatever happens next
+# 1. build it, and start it on a free port (tests/start-stage.sh, shared
+# with the browser tests); stop it whatever happens next
 server_log="$AUTOBAHN_OUT.server.log"
-"$binary" 127.0.0.1:0 >"$server_log" 2>&1 &
-server_pid=$!
-stop_server() {
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-}
-trap stop_server EXIT
+# shellcheck source=../start-stage.sh
+source "$repo/tests/start-stage.sh"
+trap stop_stage EXIT
 trap 'exit 2' INT TERM
+echo "autobahn: building and starting $step (release)"
+start_stage "$step" "$server_log" || exit 2
+port="$stage_port"
+server_pid="$stage_pid"
 
-# `read` succeeds only on a whole line, so we never take half a port number.
-port=""
-for _ in $(seq 100); do
-    if IFS= read -r first_line <"$server_log" &&
-        [[ "$first_line" =~ ^Listening\ on\ http://127\.0\.0\.1:([0-9]+)$ ]]; then
-        port="${BASH_REMATCH[1]}"
-        break
-    fi
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [[ -z "$port" ]]; then
-    echo "autobahn: $step did not say where it listens; its output:"
-    sed 's/^/  /' "$server_log"
-    exit 2
-fi
-echo "autobahn: $step listens on 127.0.0.1:$port (its log: $server_log)"
-
-# 3. the suite, strict, with this stage's allowed NON-STRICT cases
+# 2. the suite, strict, with this stage's allowed NON-STRICT cases
 set +e
 "$here/run.sh" -s -n "$allowed" -a "$step" "$@" "ws://127.0.0.1:$port"
 status=$?

@@ -6,7 +6,7 @@
 //! of the log: the order of the lines is the same on every run.
 
 use super::*;
-use ws_tests::{Conversation, PATIENCE, check_101, close_with, connect, read_http_head};
+use ws_tests::{Conn, Transcript, check_101, close_with, connect, patience, read_http_head};
 
 pub const RUNS: Runs = &[
     ("step-03-a-quiet-client.log", step_03_a_quiet_client),
@@ -28,7 +28,7 @@ fn wait_for(run: &mut Run, end: &str) {
     loop {
         let line = run
             .lines
-            .recv_timeout(PATIENCE)
+            .recv_timeout(patience())
             .unwrap_or_else(|_| panic!("the program never logged {end:?}"));
         let found = line.ends_with(end);
         run.log.push(line);
@@ -39,7 +39,7 @@ fn wait_for(run: &mut Run, end: &str) {
 }
 
 /// The address the program sees a client at, as its log writes it.
-fn peer(stream: &TcpStream) -> String {
+fn peer(stream: &Conn) -> String {
     stream.local_addr().unwrap().to_string()
 }
 
@@ -85,8 +85,8 @@ fn step_04_a_quiet_client() -> String {
 /// two go on.
 fn step_04_three_clients() -> String {
     let mut run = Run::start("step-04");
-    let mut clients: Vec<TcpStream> = (0..3).map(|_| ws_handshake(run.address())).collect();
-    let say = |clients: &mut [TcpStream], from: usize, text: &str| {
+    let mut clients: Vec<Conn> = (0..3).map(|_| ws_handshake(run.address())).collect();
+    let say = |clients: &mut [Conn], from: usize, text: &str| {
         send_text(&mut clients[from], text);
         for client in clients.iter_mut() {
             read_text(client);
@@ -114,7 +114,7 @@ fn step_04_a_trickling_client() -> String {
     let request = ws_tests::upgrade_request(run.address()).into_bytes();
     let frame = client_frame(true, 0x1, b"Hello");
     let mut said = 0;
-    let mut chat = |chatty: &mut TcpStream| {
+    let mut chat = |chatty: &mut Conn| {
         said += 1;
         send_text(chatty, &format!("still there? ({said})"));
         read_text(chatty);
@@ -147,23 +147,26 @@ fn step_04_a_trickling_client() -> String {
 fn a_broken_rule() -> (String, String) {
     let mut run = Run::start("step-04");
     let mut good = ws_handshake(run.address());
-    let mut bad = Conversation::open(run.address());
+    let mut conversation = Transcript::new();
+    let mut bad = conversation.open("client", run.address());
     let mut bytes = client_frame(true, 0x1, b"one good message");
     bytes.extend(ws_tests::client_frame_raw(0x80 | 0x40 | 0x1, b"RSV1 set"));
     bytes.extend(client_frame(true, 0x9, b""));
-    bad.send_raw(
+    conversation.send_raw(
+        "client",
+        &mut bad,
         "Text \"one good message\", Text with RSV1 set, Ping (in one write)",
         &bytes,
     );
     read_text(&mut good);
-    bad.receive();
-    bad.receive();
-    bad.send(true, 0x8, &1002u16.to_be_bytes());
-    bad.expect_end_of_stream();
-    wait_for(&mut run, &format!("{}: disconnected", peer(&bad.stream)));
+    conversation.receive("client", &mut bad);
+    conversation.receive("client", &mut bad);
+    conversation.send("client", &mut bad, true, 0x8, &1002u16.to_be_bytes());
+    conversation.expect_end_of_stream("client", &mut bad);
+    wait_for(&mut run, &format!("{}: disconnected", peer(&bad)));
     send_text(&mut good, "fine here");
     read_text(&mut good);
-    (run.finish(), bad.transcript() + "\n")
+    (run.finish(), conversation.text() + "\n")
 }
 
 fn step_04_a_broken_rule_log() -> String {
@@ -218,7 +221,7 @@ fn step_04_two_tabs() -> String {
         tabs.push(ws_handshake(run.address()));
         get(&mut run, "/favicon.ico");
     }
-    let say = |tabs: &mut [TcpStream], from: usize, text: &str| {
+    let say = |tabs: &mut [Conn], from: usize, text: &str| {
         send_text(&mut tabs[from], text);
         for tab in tabs.iter_mut() {
             read_text(tab);

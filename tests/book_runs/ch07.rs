@@ -1,7 +1,7 @@
 //! The runs chapter 7 shows: see `book_runs.rs`.
 
 use super::*;
-use ws_tests::PATIENCE;
+use ws_tests::patience;
 
 pub const RUNS: Runs = &[("step-07-two-users.log", step_07_two_users)];
 
@@ -38,7 +38,7 @@ fn wait_for(run: &mut Run, end: &str) {
     loop {
         let line = run
             .lines
-            .recv_timeout(PATIENCE)
+            .recv_timeout(patience())
             .unwrap_or_else(|_| panic!("the program never logged {end:?}"));
         let found = line.ends_with(end);
         run.log.push(line);

@@ -3,10 +3,11 @@
 #
 #     tests/browser/run.sh step-02
 #
-# builds the step's server (cargo build --release -p step-02), starts it on a
-# free port of 127.0.0.1, runs lib.test.mjs and step-02.test.mjs against it
-# with node --test, and stops the server however the tests end. Works from
-# any directory. Exits non-zero if anything fails.
+# builds the step's server (cargo build --release -p step-02) and starts it
+# on a free port of 127.0.0.1 (with tests/start-stage.sh, as the Autobahn
+# runner does), runs lib.test.mjs and step-02.test.mjs against it with
+# node --test, and stops the server however the tests end. Works from any
+# directory. Exits non-zero if anything fails.
 #
 # Environment (all optional):
 #   CARGO_TARGET_DIR  where cargo builds (default: <repo>/target)
@@ -47,22 +48,14 @@ if [[ ! -f $here/node_modules/.package-lock.json || $here/package-lock.json -nt 
     (cd "$here" && npm ci --no-audit --no-fund)
 fi
 
-# --- Build the server ------------------------------------------------------------
-# A relative CARGO_TARGET_DIR means relative to where we were called from.
-if [[ -n ${CARGO_TARGET_DIR:-} && $CARGO_TARGET_DIR != /* ]]; then
-    export CARGO_TARGET_DIR=$PWD/$CARGO_TARGET_DIR
-fi
-echo "==> cargo build --release -p $step"
-(cd "$root" && cargo build --release -p "$step")
-binary=${CARGO_TARGET_DIR:-$root/target}/release/$step
-
-# --- Start it, and stop it whatever happens ----------------------------------
+# --- Build the server, start it, and stop it whatever happens -----------------
 artifacts=${ARTIFACTS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ws-browser-$step.XXXXXX")}
 [[ $artifacts == /* ]] || artifacts=$PWD/$artifacts
 mkdir -p "$artifacts"
 server_log=$artifacts/server.log
 
-server_pid=
+# shellcheck source=../start-stage.sh
+source "$root/tests/start-stage.sh"
 tests_pid=
 stop() { # stop PID: ends a process we started and waits for it
     kill "$1" 2>/dev/null || true
@@ -70,36 +63,15 @@ stop() { # stop PID: ends a process we started and waits for it
 }
 cleanup() {
     [[ -z $tests_pid ]] || stop "$tests_pid"
-    [[ -z $server_pid ]] || stop "$server_pid"
-    tests_pid= server_pid=
+    tests_pid=
+    stop_stage
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "==> $binary 127.0.0.1:0"
-"$binary" 127.0.0.1:0 >"$server_log" 2>&1 &
-server_pid=$!
-
-# The server's first line says where it listens: "Listening on http://127.0.0.1:PORT".
-# `read` succeeds only on a whole line, so we never take half a port number.
-url=
-for _ in $(seq 100); do # 100 x 0.1 s
-    if IFS= read -r first_line <"$server_log" && [[ $first_line =~ ^Listening\ on\ (http://127\.0\.0\.1:[0-9]+)$ ]]; then
-        url=${BASH_REMATCH[1]}
-        break
-    fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        break
-    fi
-    sleep 0.1
-done
-if [[ -z $url ]]; then
-    echo "error: the server did not say where it listens (expected a first line 'Listening on http://127.0.0.1:PORT'). It printed:" >&2
-    cat "$server_log" >&2
-    exit 1
-fi
-echo "==> server at $url (pid $server_pid)"
+start_stage "$step" "$server_log" || exit 1
+url=$stage_url
 
 # --- Run the tests ---------------------------------------------------------------
 # Each test has its own time limit; `timeout` is the last resort if something

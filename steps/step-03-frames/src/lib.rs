@@ -22,7 +22,7 @@ use http::{Request, Response};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-use ws::{Event, Message, Opcode, ReadError};
+use ws::{Event, Opcode, ReadError};
 
 /// How long a client may take to send its whole request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -151,7 +151,7 @@ fn echo(
         match event {
             Ok(Event::Message(message)) => {
                 send_frame(stream, message.opcode(), message.payload())?;
-                log!("{peer}: {} -> echoed", describe(&message));
+                log!("{peer}: {} -> echoed", message.describe());
             }
             Ok(Event::Fragment) => {}
             Ok(Event::Ping(payload)) => {
@@ -193,20 +193,6 @@ fn echo(
 /// Sends one frame. Header and payload are in one buffer: one write.
 fn send_frame(mut stream: &TcpStream, opcode: Opcode, payload: &[u8]) -> io::Result<()> {
     stream.write_all(&ws::encode_frame(opcode, payload))
-}
-
-/// How the log shows a message: its kind and size, and how a text starts.
-fn describe(message: &Message) -> String {
-    match message {
-        Message::Text(text) => {
-            // `{:?}` quotes the text and escapes control characters, so that
-            // a client cannot send escape codes to our terminal.
-            let start: String = text.chars().take(40).collect();
-            let more = if start.len() < text.len() { "..." } else { "" };
-            format!("text of {} bytes {start:?}{more}", text.len())
-        }
-        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
-    }
 }
 // ANCHOR_END: echo
 

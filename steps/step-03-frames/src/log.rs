@@ -82,9 +82,11 @@ pub fn escape(text: &str) -> String {
 mod tests {
     use super::*;
 
+    // ANCHOR: test_escape
     #[test]
     fn client_text_cannot_reach_the_terminal_raw() {
         assert_eq!(escape("/\x1b[31mred\r\nFAKE"), "/\\u{1b}[31mred\\r\\nFAKE");
         assert_eq!(escape("/caf\u{e9}?q=\"x\""), "/caf\u{e9}?q=\\\"x\\\"");
     }
+    // ANCHOR_END: test_escape
 }

@@ -1,6 +1,7 @@
 //! Runs the stage 3 server: `cargo run -p step-03 [ADDRESS]`.
 
 use std::net::TcpListener;
+use step_03::{log, serve};
 
 fn main() -> std::io::Result<()> {
     // The first argument, if any, is the address to listen on. Port 0 asks
@@ -10,8 +11,8 @@ fn main() -> std::io::Result<()> {
         .unwrap_or("127.0.0.1:8080".to_string());
     let listener = TcpListener::bind(&address)?;
     let url = format!("http://{}", listener.local_addr()?);
-    step_03::log::to_stdout();
-    step_03::log!("Listening on {url}");
-    step_03::log!("Open {url} in a browser: every message you send there comes back");
-    step_03::serve(listener)
+    log::to_stdout();
+    log!("Listening on {url}");
+    log!("Open {url} in a browser: every message you send there comes back");
+    serve(listener)
 }

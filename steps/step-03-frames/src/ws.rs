@@ -188,6 +188,7 @@ impl fmt::Display for ProtocolError {
     }
 }
 
+// ANCHOR: read_error
 /// Why [`read_frame`] returned no frame.
 #[derive(Debug)]
 pub enum ReadError {
@@ -208,6 +209,7 @@ impl From<io::Error> for ReadError {
         ReadError::Io(error)
     }
 }
+// ANCHOR_END: read_error
 // ANCHOR_END: protocol_error
 
 // ANCHOR: read_frame
@@ -412,6 +414,20 @@ impl Message {
         match self {
             Message::Text(text) => text.as_bytes(),
             Message::Binary(bytes) => bytes,
+        }
+    }
+
+    /// How the log shows a message: its kind and size, and how a text starts.
+    pub fn describe(&self) -> String {
+        match self {
+            Message::Text(text) => {
+                // `{:?}` quotes the text and escapes control characters, so
+                // that a client cannot send escape codes to our terminal.
+                let start: String = text.chars().take(40).collect();
+                let more = if start.len() < text.len() { "..." } else { "" };
+                format!("text of {} bytes {start:?}{more}", text.len())
+            }
+            Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
         }
     }
 }
@@ -945,6 +961,7 @@ mod tests {
     }
     // ANCHOR_END: test_split_anywhere
 
+    // ANCHOR: test_read_frame
     /// A reader that hands out one byte per read, like a very slow network.
     struct OneByteAtATime<'a>(&'a [u8]);
 
@@ -979,6 +996,7 @@ mod tests {
             matches!(end, Err(ReadError::Io(error)) if error.kind() == io::ErrorKind::UnexpectedEof)
         );
     }
+    // ANCHOR_END: test_read_frame
 
     #[test]
     fn every_opcode() {

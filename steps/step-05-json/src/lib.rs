@@ -46,8 +46,8 @@ pub const MAX_CHAT_MESSAGE_LEN: usize = 64 * 1024;
 /// socket has not taken yet. A client past this cannot keep up with the chat
 /// (or stopped reading altogether), and is disconnected so that it does not
 /// eat the server's memory. It leaves room for sixteen of the longest chat
-/// messages, or for two of them if JSON had to escape every character (a
-/// control character becomes six: `\u0001`).
+/// messages (a message goes out about as long as it came in: JSON escapes
+/// the same characters both ways).
 pub const MAX_UNSENT_BYTES: usize = 16 * MAX_CHAT_MESSAGE_LEN;
 
 /// The most memory the buffers of all clients together may hold. Each client

@@ -370,6 +370,20 @@ impl Message {
             Message::Binary(bytes) => bytes,
         }
     }
+
+    /// How the log shows a message: its kind and size, and how a text starts.
+    pub fn describe(&self) -> String {
+        match self {
+            Message::Text(text) => {
+                // `{:?}` quotes the text and escapes control characters, so
+                // that a client cannot send escape codes to our terminal.
+                let start: String = text.chars().take(40).collect();
+                let more = if start.len() < text.len() { "..." } else { "" };
+                format!("text of {} bytes {start:?}{more}", text.len())
+            }
+            Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
+        }
+    }
 }
 
 /// What a frame from the client means, once [`Messages`] has seen it.

@@ -1,6 +1,7 @@
 //! Runs the stage 6 server: `cargo run -p step-06 [ADDRESS]`.
 
 use std::net::TcpListener;
+use step_06::{log, serve};
 
 fn main() -> std::io::Result<()> {
     // The first argument, if any, is the address to listen on. Port 0 asks
@@ -10,8 +11,8 @@ fn main() -> std::io::Result<()> {
         .unwrap_or("127.0.0.1:8080".to_string());
     let listener = TcpListener::bind(&address)?;
     let url = format!("http://{}", listener.local_addr()?);
-    step_06::log::to_stdout();
-    step_06::log!("Listening on {url}");
-    step_06::log!("Open {url} in two browser tabs, pick two names, and chat");
-    step_06::serve(listener)
+    log::to_stdout();
+    log!("Listening on {url}");
+    log!("Open {url} in two browser tabs, pick two names, and chat");
+    serve(listener)
 }

@@ -304,7 +304,11 @@ impl Client {
             self.start_closing(&ws::close_payload(code, &error.to_string()));
             log!("{}: {error} -> close {code}", self.peer);
         } else if self.input_ended {
-            self.give_up("left without a close frame");
+            // It sends nothing more, but may still read: what waits for it
+            // (the 101 itself, if it stopped right after its request) goes
+            // out before we hang up.
+            log!("{}: left without a close frame", self.peer);
+            self.hang_up();
         }
     }
     // ANCHOR_END: read_frames_loop
@@ -318,7 +322,7 @@ impl Client {
         let peer = self.peer;
         match event {
             Event::Message(message) => {
-                log!("{peer}: {}", describe(&message));
+                log!("{peer}: {}", message.describe());
                 chat.push(message);
             }
             Event::Fragment => {}
@@ -367,12 +371,14 @@ impl Client {
     }
 
     // ANCHOR: queue
-    /// Adds bytes to the output, unless the client is too far behind.
+    /// Adds bytes to the output, unless the client is too far behind. One
+    /// frame bigger than the limit may go to a client that has taken all it
+    /// was sent: it is not behind.
     fn queue(&mut self, bytes: &[u8]) {
-        if self.output.len() + bytes.len() > self.limits.max_unsent_bytes {
+        let unsent = self.output.len();
+        if unsent > 0 && unsent + bytes.len() > self.limits.max_unsent_bytes {
             // A close frame would have to wait behind everything it has not
             // read: we just hang up.
-            let unsent = self.output.len();
             return self.give_up(&format!("too slow: {unsent} bytes unsent, disconnected"));
         }
         self.output.extend(bytes);
@@ -414,6 +420,10 @@ impl Client {
             // make the system reset the connection and lose them.
             let _ = self.stream.shutdown(Shutdown::Write);
             *sent_fin = true;
+            if self.input_ended {
+                // It had stopped sending already: nothing left to wait for.
+                self.give_up("disconnected");
+            }
         }
     }
     // ANCHOR_END: write
@@ -490,20 +500,6 @@ fn respond(request: &Request) -> Response {
 }
 // ANCHOR_END: respond
 
-/// How the log shows a message: its kind and size, and how a text starts.
-fn describe(message: &Message) -> String {
-    match message {
-        Message::Text(text) => {
-            // `{:?}` quotes the text and escapes control characters, so that
-            // a client cannot send escape codes to our terminal.
-            let start: String = text.chars().take(40).collect();
-            let more = if start.len() < text.len() { "..." } else { "" };
-            format!("text of {} bytes {start:?}{more}", text.len())
-        }
-        Message::Binary(bytes) => format!("binary of {} bytes", bytes.len()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,6 +532,16 @@ mod tests {
         assert_eq!(client.interest(), both);
         client.flush();
         assert_eq!(client.interest(), Interest::READ);
+    }
+
+    #[test]
+    fn one_big_frame_may_go_to_a_client_that_is_not_behind() {
+        let (mut client, _far) = client();
+        let big = vec![0; LIMITS.max_unsent_bytes + 1];
+        client.queue(&big);
+        assert!(!client.is_closed(), "an empty queue took one big frame");
+        client.queue(b"more");
+        assert!(client.is_closed(), "a client that far behind is let go");
     }
 
     #[test]
