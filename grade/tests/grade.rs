@@ -343,5 +343,8 @@ copy_tests! {
     STEP_04: a_new_stage_4_fails_at_its_first_check;
     STEP_05: a_new_stage_5_fails_at_its_first_check;
     STEP_06: a_new_stage_6_fails_at_its_first_check;
-    STEP_07: a_new_stage_7_fails_at_its_first_check;
+    // Not stage 7: stage 6's code, untouched, passes stage 7's checks. Stage
+    // 7 changes what a turn costs, not what a client sees; the difference
+    // shows only as time among thousands of idle connections, which the
+    // benchmark measures and no check does yet.
 }
