@@ -9,7 +9,7 @@
 //! clients' ports as 50001, 50002, ... in the order they first appear.
 
 use super::*;
-use std::io::{BufRead, Write};
+use std::io::{self, BufRead, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::thread;
@@ -32,13 +32,15 @@ mod ch05;
 mod ch06;
 #[path = "book_runs/ch07.rs"]
 mod ch07;
+#[path = "book_runs/ch08.rs"]
+mod ch08;
 
 /// A run: the file it writes under `book/src/runs/`, and how it is made.
 type Runs = &'static [(&'static str, fn() -> String)];
 
 /// Every run's output, by path relative to `book/src`.
 pub fn generated_runs() -> BTreeMap<PathBuf, String> {
-    let all: [Runs; 7] = [
+    let all: [Runs; 8] = [
         ch01::RUNS,
         ch02::RUNS,
         ch03::RUNS,
@@ -46,6 +48,7 @@ pub fn generated_runs() -> BTreeMap<PathBuf, String> {
         ch05::RUNS,
         ch06::RUNS,
         ch07::RUNS,
+        ch08::RUNS,
     ];
     // Each run has a program of its own: they run side by side, since most
     // of their time is spent waiting for a deadline or a quiet log.
@@ -88,7 +91,40 @@ impl Run {
     /// Starts the stage's program, as the reader does with
     /// `cargo run -p STAGE`: the log starts with that command.
     pub fn start(stage: &str) -> Run {
-        let mut program = Program::start(stage);
+        let program = Program::start(stage);
+        Run::with_log(program, format!("$ cargo run -p {stage}"))
+    }
+
+    /// Starts the stage's program with options, as
+    /// `cargo run -p STAGE -- OPTIONS` does: the log starts with that
+    /// command.
+    pub fn start_with(stage: &str, options: &[&str]) -> Run {
+        let mut child = std::process::Command::new(ws_tests::program::binary(stage))
+            .arg("127.0.0.1:0")
+            .args(options)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the stage's program");
+        let mut stdout = io::BufReader::new(child.stdout.take().unwrap());
+        let mut first_line = String::new();
+        stdout.read_line(&mut first_line).unwrap();
+        let address = first_line
+            .trim()
+            .strip_prefix("Listening on http://")
+            .and_then(|address| address.parse().ok())
+            .unwrap_or_else(|| panic!("not an address: {first_line:?}"));
+        let program = Program {
+            child,
+            address,
+            stdout: Some(stdout),
+        };
+        let command = format!("$ cargo run -p {stage} -- {}", options.join(" "));
+        Run::with_log(program, command)
+    }
+
+    /// The log of `program`, which has logged its first line, after the
+    /// command that started it.
+    fn with_log(mut program: Program, command: String) -> Run {
         let stdout = program.stdout.take().unwrap();
         let (sender, lines) = mpsc::channel();
         thread::spawn(move || {
@@ -102,12 +138,39 @@ impl Run {
         Run {
             program,
             lines,
-            log: vec![format!("$ cargo run -p {stage}"), listening],
+            log: vec![command, listening],
         }
     }
 
     pub fn address(&self) -> SocketAddr {
         self.program.address
+    }
+
+    /// Sends the program a signal, as Ctrl-C (`SIGINT`) or `kill` (`SIGTERM`)
+    /// does.
+    pub fn signal(&self, signal: i32) {
+        unsafe extern "C" {
+            fn kill(pid: i32, signal: i32) -> i32;
+        }
+        let pid = i32::try_from(self.program.child.id()).unwrap();
+        // SAFETY: `kill` only reads its two numbers; the process is ours.
+        assert_eq!(unsafe { kill(pid, signal) }, 0, "kill -{signal} {pid}");
+    }
+
+    /// Waits until the program logs a line that ends with `end`, keeping
+    /// every line it logs on the way, so that the next client acts after it.
+    pub fn wait_for(&mut self, end: &str) {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(ws_tests::patience())
+                .unwrap_or_else(|_| panic!("the program never logged {end:?}"));
+            let found = line.ends_with(end);
+            self.log.push(line);
+            if found {
+                return;
+            }
+        }
     }
 
     /// The log, as the book shows it: everything the program logged until

@@ -170,6 +170,7 @@ fn count<T: std::str::FromStr + PartialOrd + From<u8>>(
 }
 // ANCHOR_END: parse
 
+// ANCHOR: tests
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,3 +246,4 @@ mod tests {
         }
     }
 }
+// ANCHOR_END: tests
