@@ -160,6 +160,12 @@ impl Client {
         matches!(self.state, State::Closed)
     }
 
+    /// Whether we have said our last word to it, or more: an answer at the
+    /// door (503) is one. A newcomer still sending its request is not.
+    pub fn is_closing(&self) -> bool {
+        matches!(self.state, State::Closing { .. } | State::Closed)
+    }
+
     // ANCHOR: is_leaving
     /// Whether the client is on its way out: we have said our last word to
     /// it (it still gets this turn's chat), or more.
