@@ -69,7 +69,10 @@ fn step_09_two_servers() -> String {
     send_text(&mut alice, r#"{"type":"message","text":"Hi bob!"}"#);
     read_text(&mut alice);
     read_text(&mut bob);
-    send_text(&mut bob, r#"{"type":"message","text":"Hi alice, from the other server"}"#);
+    send_text(
+        &mut bob,
+        r#"{"type":"message","text":"Hi alice, from the other server"}"#,
+    );
     read_text(&mut bob);
     read_text(&mut alice);
     // Bob closes his tab: the browser sends a close frame with 1001.
@@ -104,7 +107,10 @@ fn step_09_redis_away() -> String {
     read_text(&mut alice); // notice: out of reach
     read_text(&mut amy);
     // The chat goes on here.
-    send_text(&mut alice, r#"{"type":"message","text":"is anyone there?"}"#);
+    send_text(
+        &mut alice,
+        r#"{"type":"message","text":"is anyone there?"}"#,
+    );
     read_text(&mut alice);
     read_text(&mut amy);
     // Nobody new may join.
@@ -245,16 +251,20 @@ impl Redis {
     /// servers it may name.
     fn finish_one(&self, mut server: Server, others: &[Server]) -> String {
         let log = server.collect();
-        let mut all = vec![server];
-        normalize(&log, self, &mut all).lines().map(|line| {
-            let mut line = line.to_string();
-            for other in others {
-                if let Some(id) = &other.id {
-                    line = line.replace(id.as_str(), NAMES[usize::from(other.shown_port - 8080)]);
+        let all = vec![server];
+        normalize(&log, self, &all)
+            .lines()
+            .map(|line| {
+                let mut line = line.to_string();
+                for other in others {
+                    if let Some(id) = &other.id {
+                        line =
+                            line.replace(id.as_str(), NAMES[usize::from(other.shown_port - 8080)]);
+                    }
                 }
-            }
-            line + "\n"
-        }).collect()
+                line + "\n"
+            })
+            .collect()
     }
 }
 
@@ -295,9 +305,8 @@ impl Server {
                 }
             }
         });
-        let command = format!(
-            "$ cargo run -p step-09 -- 127.0.0.1:{shown_port} --redis {REDIS_SHOWN}"
-        );
+        let command =
+            format!("$ cargo run -p step-09 -- 127.0.0.1:{shown_port} --redis {REDIS_SHOWN}");
         let program = Program {
             child,
             address,
@@ -376,7 +385,13 @@ fn normalize(log: &str, redis: &Redis, servers: &[Server]) -> String {
     log = log.replace(&redis.address(), REDIS_SHOWN);
     let all: Vec<(String, u16, Option<String>)> = servers
         .iter()
-        .map(|server| (server.address().to_string(), server.shown_port, server.id.clone()))
+        .map(|server| {
+            (
+                server.address().to_string(),
+                server.shown_port,
+                server.id.clone(),
+            )
+        })
         .collect();
     for (address, shown_port, id) in all {
         log = log.replace(&address, &format!("127.0.0.1:{shown_port}"));
