@@ -71,6 +71,12 @@ pub struct Client {
     pub peer: SocketAddr,
     /// The name it joined the chat with; `None` until it joins.
     pub name: Option<String>,
+    /// While Redis is asked whether the name it wants is free: the number
+    /// of that claim (see [`crate::broker::Broker::claim`]).
+    pub claim: Option<u64>,
+    /// What it sent after its join while Redis was asked, for the chat to
+    /// act on, in order, once Redis has answered.
+    pub held: Vec<Message>,
     limits: Limits,
     state: State,
     /// Bytes that arrived and were not used yet: a request or a frame can
@@ -127,6 +133,8 @@ impl Client {
             stream,
             peer,
             name: None,
+            claim: None,
+            held: Vec::new(),
             limits,
             state: State::Request {
                 deadline: now + limits.request_timeout,

@@ -267,6 +267,14 @@ impl Clients {
 }
 
 // ANCHOR: index
+impl Clients {
+    /// Whether a client has this token now. An answer from Redis may come
+    /// for a client that has gone since it asked.
+    pub fn contains(&self, token: Token) -> bool {
+        self.slots.get(token).is_some_and(Option::is_some)
+    }
+}
+
 impl Index<Token> for Clients {
     type Output = Client;
 

@@ -1,8 +1,10 @@
 //! What an operator can change without changing the code: every limit and
 //! every time of stage 8 is a named constant here, and a flag of the same
-//! name on the command line (`step-08 --help` lists them). The tests start
+//! name on the command line (`step-09 --help` lists them). The tests start
 //! the server with short times, so that a heartbeat check takes seconds,
-//! not minutes.
+//! not minutes. Stage 9 adds one flag, `--redis HOST:PORT`: without it, the
+//! server is stage 8's, alone; with it, one chat with every server that
+//! uses the same Redis (see [`crate::broker`]).
 
 use std::time::Duration;
 
@@ -55,6 +57,9 @@ pub struct Config {
     pub max_connections: usize,
     pub max_connections_per_address: usize,
     pub max_messages_per_second: u32,
+    /// Where Redis is (`HOST:PORT`), if the chat spans several servers:
+    /// looked up once, when the server starts (see [`crate::serve`]).
+    pub redis: Option<String>,
 }
 
 impl Default for Config {
@@ -69,6 +74,7 @@ impl Default for Config {
             max_connections: MAX_CONNECTIONS,
             max_connections_per_address: MAX_CONNECTIONS_PER_ADDRESS,
             max_messages_per_second: MAX_MESSAGES_PER_SECOND,
+            redis: None,
         }
     }
 }
@@ -80,6 +86,8 @@ usage: step-09 [ADDRESS] [OPTIONS]
 
 Serves the chat on ADDRESS (default 127.0.0.1:8080; port 0 picks a free port).
 SIGINT (Ctrl-C) or SIGTERM closes every WebSocket with 1001 and exits.
+With --redis, every server that uses the same Redis is one chat, and they
+may share one ADDRESS (SO_REUSEPORT): the system spreads the clients.
 
 options (SECONDS may have a fraction: 0.5):
   --ping-interval SECONDS           ping a client that sent nothing this long (30)
@@ -92,6 +100,8 @@ options (SECONDS may have a fraction: 0.5):
   --max-connections N               connections held at once, in all (10000)
   --max-connections-per-address N   connections held at once from one address (100)
   --max-messages-per-second N       chat messages a client may send a second (10)
+  --redis HOST:PORT                 one chat with every server using this Redis,
+                                    such as 127.0.0.1:6379 (none: this server alone)
   -h, --help                        print this and exit";
 
 // ANCHOR: parse
@@ -137,6 +147,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, String> 
             "--max-messages-per-second" => {
                 config.max_messages_per_second = count(&arg, &value)?;
             }
+            "--redis" => config.redis = Some(host_and_port(&arg, &value)?),
             _ => return Err(format!("unknown option {arg}")),
         }
     }
@@ -168,6 +179,19 @@ fn count<T: std::str::FromStr + PartialOrd + From<u8>>(
         )),
     }
 }
+
+/// `HOST:PORT`, such as `127.0.0.1:6379` or `redis.internal:6379`: only its
+/// form is checked here; the name is looked up when the server starts.
+fn host_and_port(flag: &str, value: &str) -> Result<String, String> {
+    match value.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Ok(value.to_string())
+        }
+        _ => Err(format!(
+            "{flag} takes HOST:PORT, such as 127.0.0.1:6379, not {value:?}"
+        )),
+    }
+}
 // ANCHOR_END: parse
 
 #[cfg(test)]
@@ -192,7 +216,8 @@ mod tests {
         let line = "0.0.0.0:80 --ping-interval 0.5 --idle-timeout 2 --join-timeout 3 \
                     --request-timeout 4 --close-timeout 1.5 --allow-origin http://a.example \
                     --allow-origin https://b.example --max-connections 7 \
-                    --max-connections-per-address 3 --max-messages-per-second 20";
+                    --max-connections-per-address 3 --max-messages-per-second 20 \
+                    --redis redis.internal:6380";
         let Ok(Command::Serve { address, config }) = parse_line(line) else {
             panic!("not parsed");
         };
@@ -207,6 +232,7 @@ mod tests {
             max_connections: 7,
             max_connections_per_address: 3,
             max_messages_per_second: 20,
+            redis: Some("redis.internal:6380".to_string()),
         };
         assert_eq!(config, expected);
     }
@@ -236,6 +262,14 @@ mod tests {
             (
                 "--max-messages-per-second 0",
                 "--max-messages-per-second takes a whole number, at least 1, not \"0\"",
+            ),
+            (
+                "--redis localhost",
+                "--redis takes HOST:PORT, such as 127.0.0.1:6379, not \"localhost\"",
+            ),
+            (
+                "--redis :6379",
+                "--redis takes HOST:PORT, such as 127.0.0.1:6379, not \":6379\"",
             ),
             ("--verbose 1", "unknown option --verbose"),
             ("a:1 b:2", "one address only: \"b:2\" is a second one"),

@@ -1,21 +1,21 @@
-//! Stage 8: the chat of stage 7, made to be left running.
+//! Stage 9: one chat, many servers.
 //!
-//! Stage 7 serves ten thousand clients on one thread, but trusts every one
-//! of them: a client whose network vanished holds its connection for ever,
-//! a page on any site can open a chat connection in its visitor's browser,
-//! one address can take every descriptor, one client can send as fast as
-//! it likes, and Ctrl-C drops everyone without a word. This stage adds
-//! what it takes to leave a server running: heartbeats (see
-//! [`Client::deadline`]), the `Origin` check (see [`handshake`]), limits
-//! on connections and on messages, and a graceful shutdown on SIGINT and
-//! SIGTERM (see [`signal`]). Every value is a flag (see [`config`]). Run it
-//! with `cargo run -p step-08`, open http://127.0.0.1:8080 in two browser
-//! tabs, pick two names, and press Ctrl-C.
+//! Stage 8's server can be left running, but it is one process on one
+//! core, and the chat ends at its door: a second server would be a second
+//! chat. This stage joins any number of them into one chat through Redis
+//! publish/subscribe (see [`broker`]), speaking Redis's protocol, RESP,
+//! written by hand (see [`resp`]) over two nonblocking connections in the
+//! same loop as the clients: the server is a client too (see [`socket`]).
+//! Without `--redis` it is stage 8's server exactly. Run two with
+//! `redis-server --port 6379 --save ''` and
+//! `cargo run -p step-09 -- 127.0.0.1:8080 --redis 127.0.0.1:6379`,
+//! the second on port 8081, open a tab on each, and chat.
 
 // First, so that every module after it can use `log!`.
 #[macro_use]
 pub mod log;
 
+pub mod broker;
 pub mod chat;
 pub mod client;
 pub mod clients;
@@ -27,12 +27,16 @@ pub mod http;
 pub mod interest;
 pub mod json;
 pub mod poll;
+pub mod resp;
 pub mod signal;
+#[cfg(target_os = "linux")]
+pub mod socket;
 pub mod ws;
 
 #[cfg(test)]
 mod random;
 
+use broker::Broker;
 use client::{Client, Limits};
 use clients::Clients;
 use config::Config;
@@ -102,7 +106,8 @@ const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// Serves every client at once on this one thread, waiting with epoll
 /// where there is one (Linux), and with `poll` everywhere else, until
 /// `stop` becomes readable (see [`signal::stop_signals`]): then it closes
-/// every connection, and returns.
+/// every connection, and returns. With `config.redis`, the chat spans
+/// every server that uses that Redis (see [`broker`]).
 pub fn serve(listener: TcpListener, config: Config, stop: UnixStream) -> io::Result<()> {
     #[cfg(target_os = "linux")]
     return serve_with(listener, config, stop, epoll::Epoll::new()?);
@@ -116,6 +121,10 @@ const LISTENER: Token = Token::MAX;
 
 /// The token of the socket that says it is time to stop.
 const STOP: Token = Token::MAX - 1;
+
+/// The tokens of the two connections to Redis, the subscriber's and the
+/// one for commands: no client's either.
+const REDIS: [Token; 2] = [Token::MAX - 2, Token::MAX - 3];
 
 /// Serves every client at once, waiting for them with `sockets`: an
 /// [`epoll::Epoll`], or a [`poll::PollList`] (the tests run every check
@@ -136,6 +145,11 @@ pub fn serve_with(
     // newcomers itself.
     let mut listener = Some(listener);
     let door = Door::new(&config);
+    // The name lookup waits, and the loop must not: once, now.
+    let mut broker = match &config.redis {
+        Some(address) => Some(Broker::new(broker::resolve(address)?, REDIS)),
+        None => None,
+    };
     let limits = limits(config);
     let mut clients = Clients::default();
     // What the wait found ready: filled in by each wait, in no order.
@@ -150,7 +164,12 @@ pub fn serve_with(
             accept_paused_until = None;
             sockets.modify(listener.as_fd(), LISTENER, Interest::READ)?;
         }
-        let wake_up = accept_paused_until.into_iter().chain(stopping).min();
+        let broker_deadline = broker.as_ref().and_then(Broker::next_deadline);
+        let wake_up = accept_paused_until
+            .into_iter()
+            .chain(stopping)
+            .chain(broker_deadline)
+            .min();
         wait_for_sockets(&mut sockets, &mut ready, wake_up, &clients)?;
         let now = Instant::now();
         // Each message, with the token of the client that sent it.
@@ -167,6 +186,12 @@ pub fn serve_with(
             if event.token == STOP {
                 told_to_stop = true;
                 continue;
+            }
+            if broker
+                .as_ref()
+                .is_some_and(|broker| broker.owns(event.token))
+            {
+                continue; // for `broker.turn`, below
             }
             // Taking the client marks it touched: it is flushed at the end
             // of the turn, which is all a writable socket needs.
@@ -200,7 +225,11 @@ pub fn serve_with(
                 chat.extend(messages.into_iter().map(|message| (token, message)));
             }
         }
-        chat::handle(&chat, &mut clients);
+        chat::handle(&chat, &mut clients, broker.as_mut());
+        if let Some(broker) = &mut broker {
+            let news = broker.turn(&ready, &mut sockets);
+            chat::hear(news, &mut clients, broker);
+        }
         if told_to_stop {
             stopping = Some(Instant::now() + limits.close_timeout);
             if let Some(listener) = listener.take() {
@@ -213,16 +242,26 @@ pub fn serve_with(
             for token in clients.tokens() {
                 clients[token].shut_down();
             }
+            // The other servers' users hear now that ours have left, rather
+            // than when our silence times out.
+            if let Some(broker) = &mut broker {
+                broker.shut_down();
+            }
         }
         keep_within_memory_budget(&mut clients);
         if stopping.is_none() {
             // When everyone is leaving, nobody needs to hear who left.
-            chat::announce_departures(&mut clients);
+            chat::announce_departures(&mut clients, broker.as_mut());
+        }
+        if let Some(broker) = &mut broker {
+            broker.end_turn(&mut sockets);
         }
         // Flushes the clients this turn touched, and lets go of the closed.
         clients.end_turn(&mut sockets);
         if let Some(deadline) = stopping {
-            if clients.is_empty() {
+            // Redis has answered our goodbyes, if there is a Redis.
+            let said_goodbye = broker.as_ref().is_none_or(Broker::is_idle);
+            if clients.is_empty() && said_goodbye {
                 log!("every connection is closed: exiting");
                 return Ok(());
             }
@@ -269,7 +308,7 @@ fn read_stop(stop: &mut UnixStream, sockets: &mut impl InterestList) -> bool {
 // ANCHOR: wait_for_sockets
 /// Sleeps until the listener or a client's socket is ready, or until the
 /// nearest deadline: a client's, or `wake_up` (the end of a pause in
-/// accepting, or of the wait for the clients to close).
+/// accepting, of the wait for the clients to close, or the broker's).
 fn wait_for_sockets(
     sockets: &mut impl InterestList,
     ready: &mut Vec<interest::Event>,
