@@ -279,9 +279,20 @@ impl Broker {
     /// One turn of the loop: reads what our sockets have (the `ready`
     /// events that are ours), acts on the clock, and returns the news.
     pub fn turn(&mut self, ready: &[Event], sockets: &mut impl InterestList) -> Vec<News> {
-        let ours = [self.subscriber.token, self.commands.token];
-        for event in ready.iter().filter(|event| ours.contains(&event.token)) {
-            if let Err(error) = self.on_ready(event) {
+        let is_ready = |token| ready.iter().any(|event| event.token == token);
+        let commands_ready = is_ready(self.commands.token);
+        // The subscriber first, and even when only `commands` is ready: an
+        // event published before we sent a command was pushed to us before
+        // its reply, so a welcome lists who joined on another server just
+        // before. (A read with nothing there costs one `WouldBlock`.)
+        let subscriber_ready =
+            is_ready(self.subscriber.token) || (commands_ready && self.subscriber.connected);
+        let order = [
+            (subscriber_ready, self.subscriber.token),
+            (commands_ready, self.commands.token),
+        ];
+        for (_, token) in order.into_iter().filter(|&(ready, _)| ready) {
+            if let Err(error) = self.on_ready(token) {
                 self.go_down(&error.to_string(), sockets);
                 break;
             }
@@ -373,11 +384,11 @@ impl Broker {
     // ANCHOR: on_ready
     /// One of our sockets is ready: a connect is over, or there is a reply
     /// or a message to read.
-    fn on_ready(&mut self, event: &Event) -> io::Result<()> {
+    fn on_ready(&mut self, token: Token) -> io::Result<()> {
         if matches!(self.state, State::Down { .. }) {
             return Ok(()); // closed earlier this turn
         }
-        if event.token == self.subscriber.token {
+        if token == self.subscriber.token {
             let (just_connected, values) = self.subscriber.on_ready()?;
             if just_connected {
                 self.subscriber
