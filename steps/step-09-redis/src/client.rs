@@ -156,6 +156,11 @@ impl Client {
         matches!(self.state, State::Open { .. })
     }
 
+    /// Whether we have said our last word to the client, or more.
+    pub fn is_closing(&self) -> bool {
+        matches!(self.state, State::Closing { .. } | State::Closed)
+    }
+
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
     }

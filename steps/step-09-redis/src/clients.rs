@@ -81,8 +81,9 @@ impl Clients {
         }
         let memory = client.memory();
         self.memory += memory;
-        // A client turned away at the door has its answer already.
-        let counted = !client.is_leaving();
+        // A client turned away at the door is closing already: it has its
+        // answer, and takes nobody's place.
+        let counted = !client.is_closing();
         if counted {
             self.connections += 1;
             *self.connections_from.entry(client.peer.ip()).or_default() += 1;
