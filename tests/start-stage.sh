@@ -3,6 +3,7 @@
 # (tests/autobahn/run-step.sh) both need. Source it, then:
 #
 #     start_stage step-04 /tmp/server.log    # build (release), start, wait
+#     start_stage step-08 /tmp/server.log --ping-interval 1   # with flags
 #     echo "$stage_url"                      # http://127.0.0.1:PORT
 #     stop_stage                             # whatever happened
 #
@@ -35,7 +36,7 @@ start_stage() {
         echo "error: no binary at $binary" >&2
         return 1
     fi
-    "$binary" 127.0.0.1:0 >"$log" 2>&1 &
+    "$binary" 127.0.0.1:0 "${@:3}" >"$log" 2>&1 &
     stage_pid=$!
     local first_line
     for _ in $(seq 100); do # 100 x 0.1 s

@@ -70,7 +70,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-start_stage "$step" "$server_log" || exit 1
+# Stage 8 pings a quiet client after a second, and gives up on it a second
+# later: short enough for a test to see several pings go by.
+stage_args=()
+[[ $step == step-08 ]] && stage_args=(--ping-interval 1 --idle-timeout 1)
+start_stage "$step" "$server_log" "${stage_args[@]}" || exit 1
 url=$stage_url
 
 # --- Run the tests ---------------------------------------------------------------
@@ -80,7 +84,7 @@ url=$stage_url
 # background so that Ctrl-C is handled at once (`wait` returns on a signal).
 (
     cd "$here"
-    export SERVER_URL=$url SERVER_LOG=$server_log ARTIFACTS_DIR=$artifacts CHROMIUM=$chromium
+    export SERVER_URL=$url SERVER_LOG=$server_log SERVER_PID=$stage_pid ARTIFACTS_DIR=$artifacts CHROMIUM=$chromium
     exec timeout --kill-after=10 180 npm test --silent -- lib.test.mjs "$step.test.mjs"
 ) &
 tests_pid=$!

@@ -81,9 +81,8 @@ impl Clients {
         }
         let memory = client.memory();
         self.memory += memory;
-        // A client turned away at the door has its answer already. (Not
-        // `is_leaving`: a newcomer, not in the chat yet, is leaving by that
-        // measure, and would never count.)
+        // A client turned away at the door is closing already: it has its
+        // answer, and takes nobody's place.
         let counted = !client.is_closing();
         if counted {
             self.connections += 1;
@@ -356,20 +355,6 @@ mod tests {
         let (near, peer) = listener.accept().unwrap();
         let fd = near.as_raw_fd();
         (Client::new(near, peer, LIMITS).unwrap(), fd, far)
-    }
-
-    #[test]
-    fn a_newcomer_counts_as_a_connection_and_one_turned_away_does_not() {
-        let mut clients = Clients::default();
-        let mut list = Recorded::default();
-        let (a, _, _a) = client();
-        let (mut b, _, _b) = client();
-        b.refuse("too many connections: 1 already");
-        clients.insert(a, &mut list).unwrap();
-        clients.insert(b, &mut list).unwrap();
-        assert_eq!(clients.connections(), 1);
-        let loopback = "127.0.0.1".parse().unwrap();
-        assert_eq!(clients.connections_from(loopback), 1);
     }
 
     // ANCHOR: slot_test

@@ -125,20 +125,29 @@ fn write_value(value: &Value, out: &mut String) {
 /// UTF-8, `<` too: our JSON is never pasted into an HTML page.
 fn write_string(text: &str, out: &mut String) {
     out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{0}'..='\u{1f}' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            _ => out.push(c),
+    let mut rest = text;
+    while let Some(i) = find_escape(rest) {
+        out.push_str(&rest[..i]);
+        match rest.as_bytes()[i] {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            byte => out.push_str(&format!("\\u{byte:04x}")),
         }
+        rest = &rest[i + 1..];
     }
+    out.push_str(rest);
     out.push('"');
+}
+
+/// Where the first quote, backslash or control character (all ASCII) is.
+fn find_escape(text: &str) -> Option<usize> {
+    text.bytes()
+        .position(|byte| byte == b'"' || byte == b'\\' || byte < 0x20)
 }
 // ANCHOR_END: escape
 
@@ -196,9 +205,8 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
 struct Parser<'a> {
     text: &'a str,
     /// The byte offset of the next character to read. The grammar is all
-    /// ASCII, so the parser looks at bytes, and moves past a character of
-    /// more than one byte only whole, inside a string: `pos` is always at
-    /// the start of a character, where `text` can be sliced.
+    /// ASCII, so the parser looks at bytes, and moves past other characters
+    /// only whole: `pos` is always where `text` can be sliced.
     pos: usize,
 }
 // ANCHOR_END: parse
@@ -358,17 +366,10 @@ impl Parser<'_> {
         self.pos += 1; // the opening '"'
         let mut out = String::new();
         loop {
-            // Copy the plain characters up to the next quote, backslash or
-            // control character. Those are ASCII, and no byte of a multi-byte
-            // character is, so we stop between characters, never inside one.
-            let start = self.pos;
-            while let Some(byte) = self.peek() {
-                if byte == b'"' || byte == b'\\' || byte < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
-            out.push_str(&self.text[start..self.pos]);
+            let rest = &self.text[self.pos..];
+            let run = find_escape(rest).unwrap_or(rest.len());
+            out.push_str(&rest[..run]);
+            self.pos += run;
             match self.peek() {
                 Some(b'"') => {
                     self.pos += 1;

@@ -203,6 +203,7 @@ pub fn serve_with(
         chat::handle(&chat, &mut clients);
         if told_to_stop {
             stopping = Some(Instant::now() + limits.close_timeout);
+            accept_paused_until = None;
             if let Some(listener) = listener.take() {
                 sockets.delete(listener.as_fd())?;
             }

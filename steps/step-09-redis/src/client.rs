@@ -156,14 +156,13 @@ impl Client {
         matches!(self.state, State::Open { .. })
     }
 
-    pub fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
-    }
-
-    /// Whether we have said our last word to it, or more: an answer at the
-    /// door (503) is one. A newcomer still sending its request is not.
+    /// Whether we have said our last word to the client, or more.
     pub fn is_closing(&self) -> bool {
         matches!(self.state, State::Closing { .. } | State::Closed)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
     }
 
     // ANCHOR: is_leaving
