@@ -34,13 +34,15 @@ mod ch06;
 mod ch07;
 #[path = "book_runs/ch08.rs"]
 mod ch08;
+#[path = "book_runs/ch09.rs"]
+mod ch09;
 
 /// A run: the file it writes under `book/src/runs/`, and how it is made.
 type Runs = &'static [(&'static str, fn() -> String)];
 
 /// Every run's output, by path relative to `book/src`.
 pub fn generated_runs() -> BTreeMap<PathBuf, String> {
-    let all: [Runs; 8] = [
+    let all: [Runs; 9] = [
         ch01::RUNS,
         ch02::RUNS,
         ch03::RUNS,
@@ -49,6 +51,7 @@ pub fn generated_runs() -> BTreeMap<PathBuf, String> {
         ch06::RUNS,
         ch07::RUNS,
         ch08::RUNS,
+        ch09::RUNS,
     ];
     // Each run has a program of its own: they run side by side, since most
     // of their time is spent waiting for a deadline or a quiet log.
