@@ -194,6 +194,7 @@ fn host_and_port(flag: &str, value: &str) -> Result<String, String> {
 }
 // ANCHOR_END: parse
 
+// ANCHOR: tests
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,3 +280,4 @@ mod tests {
         }
     }
 }
+// ANCHOR_END: tests

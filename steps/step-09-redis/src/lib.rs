@@ -209,6 +209,7 @@ pub fn serve_with(
             clients[token].receive(&mut messages);
             chat.extend(messages.into_iter().map(|message| (token, message)));
         }
+        // ANCHOR: stop_turn
         if told_to_stop && !read_stop(&mut stop, &mut sockets) {
             told_to_stop = false; // a spurious wake-up: nothing to read
         }
@@ -249,6 +250,7 @@ pub fn serve_with(
                 broker.shut_down();
             }
         }
+        // ANCHOR_END: stop_turn
         keep_within_memory_budget(&mut clients);
         if stopping.is_none() {
             // When everyone is leaving, nobody needs to hear who left.
@@ -259,6 +261,7 @@ pub fn serve_with(
         }
         // Flushes the clients this turn touched, and lets go of the closed.
         clients.end_turn(&mut sockets);
+        // ANCHOR: stop_end
         if let Some(deadline) = stopping {
             // Redis has answered our goodbyes, if there is a Redis.
             let said_goodbye = broker.as_ref().is_none_or(Broker::is_idle);
@@ -271,6 +274,7 @@ pub fn serve_with(
                 return Ok(());
             }
         }
+        // ANCHOR_END: stop_end
         if let Some(listener) = &listener
             && new_clients_waiting
             && let Err(error) =

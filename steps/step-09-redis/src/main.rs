@@ -12,6 +12,7 @@ use std::time::Duration;
 use step_09::config::{self, Command, Config};
 use step_09::{log, serve, signal};
 
+// ANCHOR: main
 fn main() -> ExitCode {
     let (address, config) = match config::parse(std::env::args().skip(1)) {
         Ok(Command::Serve { address, config }) => (address, config),
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         }
     }
 }
+// ANCHOR_END: main
 
 // ANCHOR: run
 fn run(address: &str, config: Config) -> io::Result<()> {

@@ -81,8 +81,9 @@ struct SigAction {
 }
 
 unsafe extern "C" {
-    // On NetBSD the current `sigaction` has another name; the old one
-    // still works the same for what we ask of it.
+    // NetBSD keeps `sigaction` for programs built against its old, 32-bit
+    // signal mask; its C headers rename the call for today's layout.
+    #[cfg_attr(target_os = "netbsd", link_name = "__sigaction14")]
     fn sigaction(signal: c_int, action: *const SigAction, old: *mut SigAction) -> c_int;
     fn write(fd: c_int, buffer: *const u8, count: usize) -> isize;
 }
