@@ -259,7 +259,7 @@ fn touch<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::Limits;
+    use crate::client::tests::LIMITS;
     use crate::interest::Event;
     use std::net::{TcpListener, TcpStream};
     use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
@@ -288,13 +288,6 @@ mod tests {
             unreachable!()
         }
     }
-
-    const LIMITS: Limits = Limits {
-        request_timeout: Duration::from_secs(5),
-        close_timeout: Duration::from_secs(2),
-        max_message_len: 1024,
-        max_unsent_bytes: 1024 * 1024,
-    };
 
     /// A client on the server's end of a fresh loopback connection, its
     /// descriptor, and the other end (which must stay open).

@@ -674,11 +674,12 @@ fn unavailable(why: &str) -> Response {
 // ANCHOR_END: respond
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::net::TcpListener;
 
-    const LIMITS: Limits = Limits {
+    /// Limits for tests: short messages, the rest as in the program.
+    pub(crate) const LIMITS: Limits = Limits {
         request_timeout: Duration::from_secs(5),
         close_timeout: Duration::from_secs(2),
         max_message_len: 1024,
