@@ -8,9 +8,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as lib from "./lib.mjs";
 
-/** Opens the page and joins the chat as `name`. */
-async function join(page, name, title) {
-  await page.goto(lib.serverUrl());
+/** Opens the page (of the server at `url`) and joins the chat as `name`. */
+export async function join(page, name, title, url = lib.serverUrl()) {
+  await page.goto(url);
   assert.equal(await page.title(), title);
   await lib.waitForText(page, "#status", "Pick a name");
   await page.fill("#name", name);
@@ -18,7 +18,7 @@ async function join(page, name, title) {
 }
 
 /** Types `text` into the chat's input and presses Send. */
-async function say(page, text) {
+export async function say(page, text) {
   await page.fill("#text", text);
   await page.click("#send");
 }

@@ -24,27 +24,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
 # --- What the tests need ---------------------------------------------------------
-chromium=${CHROMIUM:-/usr/bin/chromium}
-if [[ ! -x $chromium ]]; then
-    echo "error: Chromium not found at $chromium." >&2
-    echo "       On Debian or Ubuntu, as root: apt-get update && apt-get install -y chromium" >&2
-    echo "       (or point CHROMIUM at another Chromium or Chrome)" >&2
-    exit 1
-fi
-for tool in node npm cargo redis-server; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "error: $tool not found (stage 9's browser test needs Node.js 20 or later, npm, cargo and redis-server)" >&2
-        exit 1
-    fi
-done
-if [[ ! -f $here/node_modules/.package-lock.json || $here/package-lock.json -nt $here/node_modules/.package-lock.json ]]; then
-    echo "==> npm ci (in $here)"
-    (cd "$here" && npm ci --no-audit --no-fund)
-fi
+# shellcheck source=needs.sh
+source "$here/needs.sh"
+browser_needs step-09-redis redis-server
 
-artifacts=${ARTIFACTS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ws-browser-step-09-redis.XXXXXX")}
-[[ $artifacts == /* ]] || artifacts=$PWD/$artifacts
-mkdir -p "$artifacts"
 redis_log=$artifacts/redis.log
 log_a=$artifacts/server-a.log
 log_b=$artifacts/server-b.log
@@ -52,11 +35,6 @@ log_b=$artifacts/server-b.log
 # shellcheck source=../start-stage.sh
 source "$root/tests/start-stage.sh"
 redis_pid= pid_a= pid_b= tests_pid=
-stop() { # stop PID: ends a process we started and waits for it
-    [[ -n $1 ]] || return 0
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 cleanup() {
     stop "$tests_pid"
     stop "$pid_a"

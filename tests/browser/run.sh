@@ -29,38 +29,16 @@ if [[ ! -f $here/$step.test.mjs ]]; then
 fi
 
 # --- What the tests need: Chromium, Node.js, and playwright-core ---------------
-chromium=${CHROMIUM:-/usr/bin/chromium}
-if [[ ! -x $chromium ]]; then
-    echo "error: Chromium not found at $chromium." >&2
-    echo "       On Debian or Ubuntu, as root: apt-get update && apt-get install -y chromium" >&2
-    echo "       (or point CHROMIUM at another Chromium or Chrome)" >&2
-    exit 1
-fi
-for tool in node npm cargo; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "error: $tool not found (the browser tests need Node.js 20 or later, npm and cargo)" >&2
-        exit 1
-    fi
-done
-# npm ci whenever node_modules is missing or older than the lock file.
-if [[ ! -f $here/node_modules/.package-lock.json || $here/package-lock.json -nt $here/node_modules/.package-lock.json ]]; then
-    echo "==> npm ci (in $here)"
-    (cd "$here" && npm ci --no-audit --no-fund)
-fi
+# shellcheck source=needs.sh
+source "$here/needs.sh"
+browser_needs "$step"
 
 # --- Build the server, start it, and stop it whatever happens -----------------
-artifacts=${ARTIFACTS_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ws-browser-$step.XXXXXX")}
-[[ $artifacts == /* ]] || artifacts=$PWD/$artifacts
-mkdir -p "$artifacts"
 server_log=$artifacts/server.log
 
 # shellcheck source=../start-stage.sh
 source "$root/tests/start-stage.sh"
 tests_pid=
-stop() { # stop PID: ends a process we started and waits for it
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
 cleanup() {
     [[ -z $tests_pid ]] || stop "$tests_pid"
     tests_pid=
@@ -70,10 +48,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Stage 8 pings a quiet client after a second, and gives up on it a second
-# later: short enough for a test to see several pings go by.
+# From stage 8 on, a quiet client is pinged after a second, and given up a
+# second later: short enough for a test to see several pings go by.
 stage_args=()
-[[ $step == step-08 ]] && stage_args=(--ping-interval 1 --idle-timeout 1)
+[[ $step > step-07 ]] && stage_args=(--ping-interval 1 --idle-timeout 1)
 start_stage "$step" "$server_log" "${stage_args[@]}" || exit 1
 url=$stage_url
 

@@ -5,6 +5,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { join, say } from "./chat.mjs";
 import * as lib from "./lib.mjs";
 
 const TITLE = "Stage 9: a chat with names";
@@ -16,20 +17,6 @@ function secondServerUrl() {
   return url;
 }
 
-/** Opens `url` and joins the chat as `name`. */
-async function join(page, url, name) {
-  await page.goto(url);
-  assert.equal(await page.title(), TITLE);
-  await lib.waitForText(page, "#status", "Pick a name");
-  await page.fill("#name", name);
-  await page.click("#join");
-}
-
-async function say(page, text) {
-  await page.fill("#text", text);
-  await page.click("#send");
-}
-
 const chromium = lib.chromiumForTheseTests();
 
 test("two tabs on two servers chat, names are unique across them, and a lost Redis is said", { timeout: 60_000 }, async () => {
@@ -39,9 +26,9 @@ test("two tabs on two servers chat, names are unique across them, and a lost Red
   const tabs = await lib.openPages(chromium(), 3);
   const [ann, bob, copycat] = tabs.map((tab) => tab.page);
 
-  await join(ann, urlA, "ann");
+  await join(ann, "ann", TITLE, urlA);
   await lib.waitForText(ann, "#status", "You are ann");
-  await join(bob, urlB, "bob");
+  await join(bob, "bob", TITLE, urlB);
   await lib.waitForText(bob, "#status", "You are bob");
   // Bob's welcome, from server B, lists Ann of server A (after B's own
   // users); Ann hears of Bob.
@@ -65,7 +52,7 @@ test("two tabs on two servers chat, names are unique across them, and a lost Red
   }
 
   // Ann's name, in other letters, on the other server: taken.
-  await join(copycat, urlB, "ANN");
+  await join(copycat, "ANN", TITLE, urlB);
   await lib.waitForText(copycat, "#name-error", 'the name "ANN" is taken');
   await copycat.close();
 
