@@ -13,94 +13,25 @@
 //! Redis is not there, and that a port is shared only with `--redis`.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::BufRead;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 use step_09::json::{self, Value};
+use ws_tests::redis::{RedisServer, free_port};
+use ws_tests::{CLOSE, Conn, PING, Program, TEXT, send_frame, try_read_frame, ws_handshake};
 
 /// How long anything that should happen may take, at most, before a test fails.
 const PATIENCE: Duration = Duration::from_secs(5);
-
-// ANCHOR: redis_server
-/// A `redis-server` of our own, on a port of its own, with nothing saved
-/// to disk: killed when dropped.
-struct RedisServer {
-    port: u16,
-    process: Option<Child>,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let mut redis = RedisServer {
-            port: free_port(),
-            process: None,
-        };
-        redis.restart();
-        redis
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Starts it (again, on the same port), and waits until it answers.
-    fn restart(&mut self) {
-        let port = self.port.to_string();
-        let process = Command::new("redis-server")
-            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "no", "--daemonize", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server on the PATH (apt-get install redis-server)");
-        self.process = Some(process);
-        let start = Instant::now();
-        while !self.answers_ping() {
-            assert!(start.elapsed() < PATIENCE, "redis-server did not start");
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn answers_ping(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(self.address()) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut reply = [0; 7];
-        stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_ok()
-            && stream.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            let _ = process.kill();
-            let _ = process.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-// ANCHOR_END: redis_server
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 // ANCHOR: chat_server
 /// The stage's program, with `--redis`: killed when dropped. Its log is
 /// read all along (a log nobody reads would drop lines), and kept.
 struct ChatServer {
     address: SocketAddr,
-    process: Child,
+    program: Program,
     log: Arc<Mutex<Vec<String>>>,
 }
 
@@ -120,15 +51,10 @@ impl ChatServer {
 
     /// Starts the program with these arguments, without waiting for Redis.
     fn spawn(args: &[&str], flags: &[&str]) -> ChatServer {
-        let mut process = Command::new(ws_tests::program::binary("step-09"))
-            .args(args)
-            .args(flags)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        let address = first.split("http://").nth(1).unwrap().parse().unwrap();
+        let mut command = Command::new(ws_tests::program::binary("step-09"));
+        command.args(args).args(flags);
+        let mut program = Program::spawn(command);
+        let lines = program.stdout.take().unwrap().lines();
         let log = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&log);
         thread::spawn(move || {
@@ -137,8 +63,8 @@ impl ChatServer {
             }
         });
         ChatServer {
-            address,
-            process,
+            address: program.address,
+            program,
             log,
         }
     }
@@ -160,7 +86,8 @@ impl ChatServer {
     /// The CPU time the process has used, in clock ticks (usually 1/100
     /// s): fields 14 and 15 of `/proc/PID/stat`, user and system time.
     fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.process.id())).unwrap();
+        let pid = self.program.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         // The name, in parentheses, may hold spaces: count after it.
         let after_name = stat.rsplit(')').next().unwrap();
         let fields: Vec<&str> = after_name.split_whitespace().collect();
@@ -170,13 +97,13 @@ impl ChatServer {
 
     /// SIGKILL: no goodbye to anyone.
     fn kill(&mut self) {
-        self.process.kill().unwrap();
-        self.process.wait().unwrap();
+        self.program.child.kill().unwrap();
+        self.program.child.wait().unwrap();
     }
 
     /// SIGTERM, as `kill PID` or a service manager sends it: stop, politely.
     fn terminate(&self) {
-        let pid = self.process.id().to_string();
+        let pid = self.program.child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success(), "kill -TERM {pid}");
     }
@@ -185,7 +112,7 @@ impl ChatServer {
     fn exit_within(&mut self, wait: Duration) -> Option<std::process::ExitStatus> {
         let start = Instant::now();
         loop {
-            if let Some(status) = self.process.try_wait().unwrap() {
+            if let Some(status) = self.program.child.try_wait().unwrap() {
                 return Some(status);
             }
             if start.elapsed() > wait {
@@ -195,20 +122,13 @@ impl ChatServer {
         }
     }
 }
-
-impl Drop for ChatServer {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
 // ANCHOR_END: chat_server
 
 // ANCHOR: chatter
-/// A chat client over a real WebSocket: just enough of one.
+/// A chat client over a real WebSocket (the test client's, see
+/// `tests/src/client.rs`): just enough of one.
 struct Chatter {
-    stream: TcpStream,
-    input: Vec<u8>,
+    stream: Conn,
     /// The pings the server sent (left unanswered: this client is quiet).
     pings: usize,
     /// The status code of the server's close frame, once it came.
@@ -217,68 +137,16 @@ struct Chatter {
 
 impl Chatter {
     fn connect(address: SocketAddr) -> Chatter {
-        let mut stream = TcpStream::connect(address).unwrap();
-        stream.set_nodelay(true).unwrap();
-        let request = "GET / HTTP/1.1\r\nHost: chat\r\nUpgrade: websocket\r\n\
-                       Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-                       Sec-WebSocket-Version: 13\r\n\r\n";
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut chatter = Chatter {
-            stream,
-            input: Vec::new(),
+        Chatter {
+            stream: ws_handshake(address),
             pings: 0,
             closed_with: None,
-        };
-        let head = chatter.read_until_blank_line();
-        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-        chatter
-    }
-
-    fn read_until_blank_line(&mut self) -> String {
-        while !self.input.windows(4).any(|window| window == b"\r\n\r\n") {
-            self.read_more(PATIENCE).expect("the handshake's response");
         }
-        let end = self
-            .input
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap()
-            + 4;
-        let head: Vec<u8> = self.input.drain(..end).collect();
-        String::from_utf8(head).unwrap()
-    }
-
-    fn read_more(&mut self, wait: Duration) -> io::Result<()> {
-        self.stream.set_read_timeout(Some(wait))?;
-        let mut buffer = [0; 64 * 1024];
-        let count = self.stream.read(&mut buffer)?;
-        if count == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        self.input.extend_from_slice(&buffer[..count]);
-        Ok(())
     }
 
     /// Sends one masked text frame.
     fn send(&mut self, text: &str) {
-        let mask = [0x12, 0x34, 0x56, 0x78];
-        let payload = text.as_bytes();
-        let mut frame = vec![0x81];
-        match payload.len() {
-            len @ 0..=125 => frame.push(0x80 | len as u8),
-            len => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&mask);
-        frame.extend(
-            payload
-                .iter()
-                .enumerate()
-                .map(|(i, byte)| byte ^ mask[i % 4]),
-        );
-        self.stream.write_all(&frame).unwrap();
+        send_frame(&mut self.stream, true, TEXT, text.as_bytes());
     }
 
     /// The next text message, if one comes within `wait`, and before a
@@ -286,48 +154,28 @@ impl Chatter {
     fn next_within(&mut self, wait: Duration) -> Option<Value> {
         let deadline = Instant::now() + wait;
         loop {
-            while let Some((opcode, payload)) = self.take_frame() {
-                match opcode {
-                    0x1 => return Some(json::parse(&String::from_utf8(payload).unwrap()).unwrap()),
-                    0x8 => {
-                        self.closed_with = payload
-                            .get(..2)
-                            .map(|code| u16::from_be_bytes([code[0], code[1]]));
-                        return None;
-                    }
-                    0x9 => self.pings += 1,
-                    other => panic!("an unexpected frame, opcode {other:#x}"),
-                }
-            }
+            // What has come already is read even once the time is up.
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || self.read_more(left).is_err() {
-                return None;
+            let left = left.max(Duration::from_millis(1));
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let frame = try_read_frame(&mut self.stream).ok()?;
+            assert!(frame.fin, "a final frame");
+            match frame.opcode {
+                TEXT => {
+                    return Some(json::parse(&String::from_utf8(frame.payload).unwrap()).unwrap());
+                }
+                CLOSE => {
+                    self.closed_with = frame.close_code();
+                    return None;
+                }
+                PING => self.pings += 1,
+                other => panic!("an unexpected frame, opcode {other:#x}"),
             }
         }
     }
 
     fn next(&mut self) -> Value {
         self.next_within(PATIENCE).expect("a message")
-    }
-
-    /// One whole unmasked final frame from the server, if here: its
-    /// opcode and payload.
-    fn take_frame(&mut self) -> Option<(u8, Vec<u8>)> {
-        let [first, second, ..] = self.input[..] else {
-            return None;
-        };
-        assert_eq!(first & 0xF0, 0x80, "a final frame");
-        let (len, header) = match second {
-            126 => (
-                u16::from_be_bytes([*self.input.get(2)?, *self.input.get(3)?]) as usize,
-                4,
-            ),
-            127 => panic!("no message here is that long"),
-            len => (len as usize, 2),
-        };
-        let frame = self.input.get(..header + len)?.to_vec();
-        self.input.drain(..header + len);
-        Some((first & 0x0F, frame[header..].to_vec()))
     }
 
     fn join(&mut self, name: &str) -> Value {

@@ -21,6 +21,7 @@ pub mod client;
 pub mod harness;
 pub mod json;
 pub mod program;
+pub mod redis;
 pub mod report;
 pub mod stages;
 pub mod suites;

@@ -18,8 +18,22 @@ impl Program {
     /// Builds the package's binary (once per test process) and starts it on
     /// an ephemeral port, which it reads from the first line of the log.
     pub fn start(package: &str) -> Program {
-        let mut child = std::process::Command::new(binary(package))
-            .arg("127.0.0.1:0")
+        Program::start_with(package, &[])
+    }
+
+    /// As [`Program::start`], with options after the address, as
+    /// `cargo run -p PACKAGE -- 127.0.0.1:0 OPTIONS` starts it.
+    pub fn start_with(package: &str, options: &[&str]) -> Program {
+        let mut command = std::process::Command::new(binary(package));
+        command.arg("127.0.0.1:0").args(options);
+        Program::spawn(command)
+    }
+
+    /// Starts `command` (a stage's program, or a shell that runs one) with
+    /// its standard output in a pipe, and reads the address it listens on
+    /// from the first line of the log.
+    pub fn spawn(mut command: std::process::Command) -> Program {
+        let mut child = command
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start the stage's program");
