@@ -9,7 +9,7 @@
 //! clients' ports as 50001, 50002, ... in the order they first appear.
 
 use super::*;
-use std::io::{self, BufRead, Write};
+use std::io::{BufRead, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc;
 use std::thread;
@@ -102,27 +102,16 @@ impl Run {
     /// `cargo run -p STAGE -- OPTIONS` does: the log starts with that
     /// command.
     pub fn start_with(stage: &str, options: &[&str]) -> Run {
-        let mut child = std::process::Command::new(ws_tests::program::binary(stage))
-            .arg("127.0.0.1:0")
-            .args(options)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("start the stage's program");
-        let mut stdout = io::BufReader::new(child.stdout.take().unwrap());
-        let mut first_line = String::new();
-        stdout.read_line(&mut first_line).unwrap();
-        let address = first_line
-            .trim()
-            .strip_prefix("Listening on http://")
-            .and_then(|address| address.parse().ok())
-            .unwrap_or_else(|| panic!("not an address: {first_line:?}"));
-        let program = Program {
-            child,
-            address,
-            stdout: Some(stdout),
-        };
         let command = format!("$ cargo run -p {stage} -- {}", options.join(" "));
-        Run::with_log(program, command)
+        Run::start_showing(stage, options, command)
+    }
+
+    /// Starts the stage's program with options, as [`Run::start_with`]
+    /// does, but with `command` as the first line of its log: the command
+    /// as the reader types it, where the options of the run (a port) are
+    /// not the ones the book shows.
+    pub fn start_showing(stage: &str, options: &[&str], command: String) -> Run {
+        Run::with_log(Program::start_with(stage, options), command)
     }
 
     /// The log of `program`, which has logged its first line, after the
@@ -163,12 +152,19 @@ impl Run {
     /// Waits until the program logs a line that ends with `end`, keeping
     /// every line it logs on the way, so that the next client acts after it.
     pub fn wait_for(&mut self, end: &str) {
+        self.wait_until(ws_tests::patience(), end, |line| line.ends_with(end));
+    }
+
+    /// Waits until the program logs a line for which `found` holds, each
+    /// line within `wait`, keeping every line it logs on the way; `what`
+    /// names the line, should it never come. `found` sees every line.
+    pub fn wait_until(&mut self, wait: Duration, what: &str, mut found: impl FnMut(&str) -> bool) {
         loop {
             let line = self
                 .lines
-                .recv_timeout(ws_tests::patience())
-                .unwrap_or_else(|_| panic!("the program never logged {end:?}"));
-            let found = line.ends_with(end);
+                .recv_timeout(wait)
+                .unwrap_or_else(|_| panic!("the program never logged {what:?}"));
+            let found = found(&line);
             self.log.push(line);
             if found {
                 return;
@@ -176,14 +172,27 @@ impl Run {
         }
     }
 
+    /// Everything the program logs until it falls quiet (it logs from a
+    /// thread of its own, a moment after each event), kept in the log;
+    /// `each` sees every line.
+    pub fn collect(&mut self, mut each: impl FnMut(&str)) {
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(300)) {
+            each(&line);
+            self.log.push(line);
+        }
+    }
+
     /// The log, as the book shows it: everything the program logged until
     /// it fell quiet (it logs from a thread of its own, a moment after each
     /// event), with the ports made the same on every run.
     pub fn finish(mut self) -> String {
-        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(300)) {
-            self.log.push(line);
-        }
-        normalize_ports(&(self.log.join("\n") + "\n"), self.program.address)
+        self.collect(|_| {});
+        normalize_ports(&self.text(), self.program.address)
+    }
+
+    /// The log so far, as it is, a line each.
+    pub fn text(&self) -> String {
+        self.log.join("\n") + "\n"
     }
 }
 
@@ -191,6 +200,15 @@ impl Run {
 /// -> 50001, 50002, ... in the order they first appear.
 pub fn normalize_ports(log: &str, listening: SocketAddr) -> String {
     let listening = listening.to_string();
+    number_clients(log, |address| {
+        (address == listening).then(|| "127.0.0.1:8080".to_string())
+    })
+}
+
+/// Every `127.0.0.1:PORT` in `log`: as `known` shows it, if it knows it (a
+/// server's), and otherwise (a client's) as `127.0.0.1:50001`, 50002, ...
+/// in the order they first appear.
+pub fn number_clients(log: &str, known: impl Fn(&str) -> Option<String>) -> String {
     let mut clients: Vec<String> = Vec::new();
     let mut output = String::new();
     let mut rest = log;
@@ -199,14 +217,12 @@ pub fn normalize_ports(log: &str, listening: SocketAddr) -> String {
         let after = &rest[at + "127.0.0.1:".len()..];
         let digits = after.bytes().take_while(u8::is_ascii_digit).count();
         let address = &rest[at..at + "127.0.0.1:".len() + digits];
-        if address == listening || digits == 0 {
-            output.push_str(if digits == 0 {
-                "127.0.0.1:"
-            } else {
-                "127.0.0.1:8080"
-            });
+        if digits == 0 {
+            output.push_str(address);
+        } else if let Some(shown) = known(address) {
+            output.push_str(&shown);
         } else {
-            let index = match clients.iter().position(|known| known == address) {
+            let index = match clients.iter().position(|client| client == address) {
                 Some(index) => index,
                 None => {
                     clients.push(address.to_string());
@@ -219,6 +235,20 @@ pub fn normalize_ports(log: &str, listening: SocketAddr) -> String {
     }
     output.push_str(rest);
     output
+}
+
+/// Connects to `address` and joins the chat as `name` (see [`join_as`]).
+pub fn join(address: SocketAddr, name: &str) -> ws_tests::Conn {
+    let mut stream = ws_handshake(address);
+    join_as(&mut stream, name);
+    stream
+}
+
+/// Asks to join the chat as `name`, and reads the answer: the welcome, or
+/// why not.
+pub fn join_as(stream: &mut ws_tests::Conn, name: &str) {
+    send_text(stream, &format!(r#"{{"type":"join","name":"{name}"}}"#));
+    read_text(stream);
 }
 
 /// Sends one text message.

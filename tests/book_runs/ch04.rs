@@ -6,7 +6,7 @@
 //! of the log: the order of the lines is the same on every run.
 
 use super::*;
-use ws_tests::{Conn, Transcript, check_101, close_with, connect, patience, read_http_head};
+use ws_tests::{Conn, Transcript, check_101, close_with, connect, read_http_head};
 
 pub const RUNS: Runs = &[
     ("step-03-a-quiet-client.log", step_03_a_quiet_client),
@@ -21,22 +21,6 @@ pub const RUNS: Runs = &[
     ("step-04-clients-vanishing.log", step_04_clients_vanishing),
     ("step-04-two-tabs.log", step_04_two_tabs),
 ];
-
-/// Waits until the program logs a line that ends with `end`, keeping every
-/// line it logs on the way.
-fn wait_for(run: &mut Run, end: &str) {
-    loop {
-        let line = run
-            .lines
-            .recv_timeout(patience())
-            .unwrap_or_else(|_| panic!("the program never logged {end:?}"));
-        let found = line.ends_with(end);
-        run.log.push(line);
-        if found {
-            return;
-        }
-    }
-}
 
 /// The address the program sees a client at, as its log writes it.
 fn peer(stream: &Conn) -> String {
@@ -60,7 +44,7 @@ fn a_quiet_client(stage: &str) -> String {
             "{}: handshake done; from now on it speaks WebSocket",
             peer(&second)
         );
-        wait_for(&mut run, &handshake);
+        run.wait_for(&handshake);
     }
     send_text(&mut first, "anyone there?");
     read_text(&mut first);
@@ -97,7 +81,7 @@ fn step_04_three_clients() -> String {
     say(&mut clients, 2, "bye!");
     let mut cat = clients.pop().unwrap();
     close_with(&mut cat, 1000);
-    wait_for(&mut run, &format!("{}: disconnected", peer(&cat)));
+    run.wait_for(&format!("{}: disconnected", peer(&cat)));
     say(&mut clients, 0, "just us now");
     run.finish()
 }
@@ -110,7 +94,7 @@ fn step_04_a_trickling_client() -> String {
     let mut chatty = ws_handshake(run.address());
     let mut slow = connect(run.address());
     slow.set_nodelay(true).unwrap();
-    wait_for(&mut run, &format!("{}: connected", peer(&slow)));
+    run.wait_for(&format!("{}: connected", peer(&slow)));
     let request = ws_tests::upgrade_request(run.address()).into_bytes();
     let frame = client_frame(true, 0x1, b"Hello");
     let mut said = 0;
@@ -126,7 +110,7 @@ fn step_04_a_trickling_client() -> String {
         }
         thread::sleep(Duration::from_millis(2));
     }
-    wait_for(&mut run, "handshake done; from now on it speaks WebSocket");
+    run.wait_for("handshake done; from now on it speaks WebSocket");
     check_101(&read_http_head(&mut slow));
     for (i, byte) in frame.iter().enumerate() {
         slow.write_all(&[*byte]).unwrap();
@@ -163,7 +147,7 @@ fn a_broken_rule() -> (String, String) {
     conversation.receive("client", &mut bad);
     conversation.send("client", &mut bad, true, 0x8, &1002u16.to_be_bytes());
     conversation.expect_end_of_stream("client", &mut bad);
-    wait_for(&mut run, &format!("{}: disconnected", peer(&bad)));
+    run.wait_for(&format!("{}: disconnected", peer(&bad)));
     send_text(&mut good, "fine here");
     read_text(&mut good);
     (run.finish(), conversation.text() + "\n")
@@ -188,14 +172,14 @@ fn step_04_clients_vanishing() -> String {
         .unwrap();
     let gone = peer(&leaver);
     drop(leaver);
-    wait_for(&mut run, &format!("{gone}: left without a close frame"));
+    run.wait_for(&format!("{gone}: left without a close frame"));
     let mut half_request = connect(run.address());
     half_request
         .write_all(&ws_tests::upgrade_request(run.address()).as_bytes()[..30])
         .unwrap();
     let gone = peer(&half_request);
     drop(half_request);
-    wait_for(&mut run, &format!("{gone}: left without a whole request"));
+    run.wait_for(&format!("{gone}: left without a whole request"));
     send_text(&mut stayer, "still here");
     read_text(&mut stayer);
     run.finish()
@@ -213,7 +197,7 @@ fn step_04_two_tabs() -> String {
         let client = peer(&stream);
         ws_tests::read_to_close(&mut stream);
         drop(stream);
-        wait_for(run, &format!("{client}: disconnected"));
+        run.wait_for(&format!("{client}: disconnected"));
     };
     let mut tabs = Vec::new();
     for _ in 0..2 {
@@ -231,7 +215,7 @@ fn step_04_two_tabs() -> String {
     say(&mut tabs, 1, "Hi! Same here, from the second tab");
     for tab in tabs.iter_mut().rev() {
         close_with(tab, 1001);
-        wait_for(&mut run, &format!("{}: disconnected", peer(tab)));
+        run.wait_for(&format!("{}: disconnected", peer(tab)));
     }
     run.finish()
 }

@@ -1,7 +1,7 @@
 //! The runs chapter 6 shows: see `book_runs.rs`.
 
 use super::*;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 pub const RUNS: Runs = &[("step-06-accept-paused.log", step_06_accept_paused)];
@@ -60,26 +60,15 @@ fn step_06_accept_paused() -> String {
     drop(Program::start("step-06"));
     let exe = std::env::current_exe().unwrap();
     let binary = exe.parent().unwrap().parent().unwrap().join("step-06");
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .args(["-c", r#"ulimit -n 20 && exec "$0" 127.0.0.1:0"#])
-        .arg(&binary)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start step-06 through sh");
-    let mut stdout = io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let first = first.trim_end().to_string();
-    let address: SocketAddr = first
-        .strip_prefix("Listening on http://")
-        .and_then(|address| address.parse().ok())
-        .unwrap_or_else(|| panic!("not an address: {first:?}"));
+        .arg(&binary);
     // Killed when dropped, like any other run's program.
-    let _program = Program {
-        child,
-        address,
-        stdout: None,
-    };
+    let mut program = Program::spawn(command);
+    let stdout = program.stdout.take().unwrap();
+    let address = program.address;
+    let first = format!("Listening on http://{address}");
     let (sender, lines) = mpsc::channel();
     thread::spawn(move || {
         for line in stdout.lines().map_while(Result::ok) {

@@ -12,10 +12,10 @@
 //! a wait before connecting again (`...ms`).
 
 use super::*;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 use ws_tests::patience;
+use ws_tests::redis::RedisServer;
 
 pub const RUNS: Runs = &[
     ("step-09-help.txt", step_09_help),
@@ -46,25 +46,17 @@ fn step_09_help() -> String {
 /// Chapter 9, "One chat over many servers": two servers, one Redis; alice
 /// joins on one, bob on the other, each says something, bob leaves.
 fn step_09_two_servers() -> String {
-    let Some(redis) = Redis::start() else {
+    let Some(redis) = RedisServer::try_start() else {
         return unchecked("step-09-two-servers.log");
     };
-    let mut a = Server::start(&redis, 8080);
-    let mut b = Server::start(&redis, 8081);
-    a.wait_for("the chat crosses servers");
-    b.wait_for("the chat crosses servers");
-    let mut alice = ws_handshake(a.address());
-    send_text(&mut alice, r#"{"type":"join","name":"alice"}"#);
-    read_text(&mut alice); // welcome
+    let [a, mut b] = two_servers(&redis);
+    let mut alice = join(a.address(), "alice"); // welcome
     // B has heard of alice once her join has crossed, a moment later; by
     // the next heartbeat at the latest.
     b.wait_for("hearing from server");
     thread::sleep(Duration::from_millis(1500)); // HEARTBEAT is 1 s
-    let mut bob = ws_handshake(b.address());
-    send_text(&mut bob, r#"{"type":"join","name":"Alice"}"#);
-    read_text(&mut bob); // taken: B knows her already
-    send_text(&mut bob, r#"{"type":"join","name":"bob"}"#);
-    read_text(&mut bob); // welcome, with alice in the list
+    let mut bob = join(b.address(), "Alice"); // taken: B knows her already
+    join_as(&mut bob, "bob"); // welcome, with alice in the list
     read_text(&mut alice); // bob joined
     send_text(&mut alice, r#"{"type":"message","text":"Hi bob!"}"#);
     read_text(&mut alice);
@@ -81,28 +73,21 @@ fn step_09_two_servers() -> String {
     read_frame(&mut bob);
     drop(bob);
     read_text(&mut alice); // bob left
-    redis.finish(&mut [a, b])
+    finish(&redis, &mut [a, b])
 }
 
 /// Chapter 9, "When Redis goes away": Redis is killed in the middle of a
 /// chat and started again. Only server A's log is shown: the other's
 /// attempts to connect are timed by chance, and so is how many it makes.
 fn step_09_redis_away() -> String {
-    let Some(mut redis) = Redis::start() else {
+    let Some(mut redis) = RedisServer::try_start() else {
         return unchecked("step-09-redis-away.log");
     };
-    let mut a = Server::start(&redis, 8080);
-    let mut b = Server::start(&redis, 8081);
-    a.wait_for("the chat crosses servers");
-    b.wait_for("the chat crosses servers");
-    let mut alice = ws_handshake(a.address());
-    send_text(&mut alice, r#"{"type":"join","name":"alice"}"#);
+    let [mut a, mut b] = two_servers(&redis);
+    let mut alice = join(a.address(), "alice");
+    let mut amy = join(a.address(), "amy");
     read_text(&mut alice);
-    let mut amy = ws_handshake(a.address());
-    send_text(&mut amy, r#"{"type":"join","name":"amy"}"#);
-    read_text(&mut amy);
-    read_text(&mut alice);
-    redis.kill();
+    redis.stop();
     a.wait_for("the chat stops at this server");
     read_text(&mut alice); // notice: out of reach
     read_text(&mut amy);
@@ -114,20 +99,17 @@ fn step_09_redis_away() -> String {
     read_text(&mut alice);
     read_text(&mut amy);
     // Nobody new may join.
-    let mut cy = ws_handshake(a.address());
-    send_text(&mut cy, r#"{"type":"join","name":"cy"}"#);
-    read_text(&mut cy);
+    let mut cy = join(a.address(), "cy");
     a.wait_for("try again in a moment");
     a.wait_for("Connection refused (os error 111); trying again in ...ms");
     a.wait_for("Connection refused (os error 111); trying again in ...ms");
     redis.restart();
     a.wait_for("events of ours never reached the other servers");
     read_text(&mut alice); // notice: in touch again
-    send_text(&mut cy, r#"{"type":"join","name":"cy"}"#);
-    read_text(&mut cy);
+    join_as(&mut cy, "cy");
     read_text(&mut alice);
     b.collect();
-    let log = redis.finish_one(a, &[b]);
+    let log = finish_one(&redis, a, &[b]);
     // Server A's log only, to the line before the one B's departure causes.
     log.lines()
         .take_while(|line| !line.contains("silent for"))
@@ -139,19 +121,12 @@ fn step_09_redis_away() -> String {
 /// (SIGKILL); server A counts its users gone when its silence has lasted
 /// long enough, and the name is free again.
 fn step_09_server_killed() -> String {
-    let Some(redis) = Redis::start() else {
+    let Some(redis) = RedisServer::try_start() else {
         return unchecked("step-09-server-killed.log");
     };
-    let mut a = Server::start(&redis, 8080);
-    let mut b = Server::start(&redis, 8081);
-    a.wait_for("the chat crosses servers");
-    b.wait_for("the chat crosses servers");
-    let mut alice = ws_handshake(a.address());
-    send_text(&mut alice, r#"{"type":"join","name":"alice"}"#);
-    read_text(&mut alice);
-    let mut bob = ws_handshake(b.address());
-    send_text(&mut bob, r#"{"type":"join","name":"bob"}"#);
-    read_text(&mut bob);
+    let [mut a, mut b] = two_servers(&redis);
+    let mut alice = join(a.address(), "alice");
+    let _bob = join(b.address(), "bob");
     read_text(&mut alice); // bob joined
     a.wait_for("hearing from server");
     b.run.program.child.kill().unwrap();
@@ -162,11 +137,9 @@ fn step_09_server_killed() -> String {
     // The name expires with the last refresh B made, at most a heartbeat
     // after the last members A heard: give it that long.
     thread::sleep(Duration::from_millis(1200));
-    let mut bob_again = ws_handshake(a.address());
-    send_text(&mut bob_again, r#"{"type":"join","name":"bob"}"#);
-    read_text(&mut bob_again);
+    let _bob_again = join(a.address(), "bob");
     read_text(&mut alice);
-    redis.finish_one(a, &[b])
+    finish_one(&redis, a, &[b])
 }
 
 /// A run that needs `redis-server` and cannot have it: the book's file,
@@ -176,102 +149,39 @@ fn unchecked(name: &str) -> String {
     fs::read_to_string(book_src().join("runs").join(name)).unwrap_or_default()
 }
 
-/// A `redis-server` of the run's own, killed when dropped.
-struct Redis {
-    port: u16,
-    process: Option<Child>,
+/// The two servers of a run, shown on 8080 and 8081, once each has
+/// subscribed.
+fn two_servers(redis: &RedisServer) -> [Server; 2] {
+    let mut servers = [8080, 8081].map(|shown_port| Server::start(redis, shown_port));
+    for server in &mut servers {
+        server.wait_for("the chat crosses servers");
+    }
+    servers
 }
 
-impl Redis {
-    /// Starts one, if `redis-server` is on the PATH.
-    fn start() -> Option<Redis> {
-        let found = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status();
-        if !found.is_ok_and(|status| status.success()) {
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut redis = Redis {
-            port,
-            process: None,
-        };
-        redis.restart();
-        Some(redis)
-    }
+/// The logs of `servers`, one after the other, each as the book shows it.
+fn finish(redis: &RedisServer, servers: &mut [Server]) -> String {
+    let logs: Vec<String> = servers.iter_mut().map(Server::collect).collect();
+    normalize(&logs.join("\n"), redis, servers)
+}
 
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Starts it (again, on the same port), and waits until it answers.
-    fn restart(&mut self) {
-        let port = self.port.to_string();
-        let process = Command::new("redis-server")
-            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
-            .args(["--appendonly", "no", "--daemonize", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        self.process = Some(process);
-        let start = Instant::now();
-        loop {
-            if let Ok(mut stream) = TcpStream::connect(self.address()) {
-                let mut reply = [0; 7];
-                stream.set_read_timeout(Some(patience())).unwrap();
-                let pinged = stream.write_all(b"*1\r\n$4\r\nPING\r\n");
-                if pinged.is_ok() && std::io::Read::read_exact(&mut stream, &mut reply).is_ok() {
-                    return;
+/// The log of `server` alone, as the book shows it; `others` are the
+/// servers it may name.
+fn finish_one(redis: &RedisServer, mut server: Server, others: &[Server]) -> String {
+    let log = server.collect();
+    let all = vec![server];
+    normalize(&log, redis, &all)
+        .lines()
+        .map(|line| {
+            let mut line = line.to_string();
+            for other in others {
+                if let Some(id) = &other.id {
+                    line = line.replace(id.as_str(), NAMES[usize::from(other.shown_port - 8080)]);
                 }
             }
-            assert!(start.elapsed() < patience(), "redis-server did not start");
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            let _ = process.kill();
-            let _ = process.wait();
-        }
-    }
-
-    /// The logs of `servers`, one after the other, each as the book shows it.
-    fn finish(&self, servers: &mut [Server]) -> String {
-        let logs: Vec<String> = servers.iter_mut().map(Server::collect).collect();
-        normalize(&logs.join("\n"), self, servers)
-    }
-
-    /// The log of `server` alone, as the book shows it; `others` are the
-    /// servers it may name.
-    fn finish_one(&self, mut server: Server, others: &[Server]) -> String {
-        let log = server.collect();
-        let all = vec![server];
-        normalize(&log, self, &all)
-            .lines()
-            .map(|line| {
-                let mut line = line.to_string();
-                for other in others {
-                    if let Some(id) = &other.id {
-                        line =
-                            line.replace(id.as_str(), NAMES[usize::from(other.shown_port - 8080)]);
-                    }
-                }
-                line + "\n"
-            })
-            .collect()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
+            line + "\n"
+        })
+        .collect()
 }
 
 /// Stage 9's program with `--redis`, as the book's reader starts it on
@@ -283,42 +193,12 @@ struct Server {
 }
 
 impl Server {
-    fn start(redis: &Redis, shown_port: u16) -> Server {
-        let mut child = Command::new(ws_tests::program::binary("step-09"))
-            .args(["127.0.0.1:0", "--redis", &redis.address()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start step-09");
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut first_line = String::new();
-        stdout.read_line(&mut first_line).unwrap();
-        let address = first_line
-            .trim()
-            .strip_prefix("Listening on http://")
-            .and_then(|address| address.parse().ok())
-            .unwrap_or_else(|| panic!("not an address: {first_line:?}"));
-        let (sender, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+    fn start(redis: &RedisServer, shown_port: u16) -> Server {
         let command =
             format!("$ cargo run -p step-09 -- 127.0.0.1:{shown_port} --redis {REDIS_SHOWN}");
-        let program = Program {
-            child,
-            address,
-            stdout: None,
-        };
-        let log = vec![command, format!("Listening on http://{address}")];
+        let run = Run::start_showing("step-09", &["--redis", &redis.address()], command);
         Server {
-            run: Run {
-                program,
-                lines,
-                log,
-            },
+            run,
             shown_port,
             id: None,
         }
@@ -331,35 +211,25 @@ impl Server {
     /// Waits until the program logs a line that contains `text` (once made
     /// the same as the book shows it), keeping every line on the way.
     fn wait_for(&mut self, text: &str) {
-        loop {
-            let line = self
-                .run
-                .lines
-                .recv_timeout(patience() * 2)
-                .unwrap_or_else(|_| panic!("the program never logged {text:?}"));
-            self.note_id(&line);
-            let found = shown_line(&line).contains(text) || line.contains(text);
-            self.run.log.push(line);
-            if found {
-                return;
-            }
-        }
-    }
-
-    /// This server's id, from the line that says it.
-    fn note_id(&mut self, line: &str) {
-        if let Some(rest) = line.strip_prefix("redis: this server is ") {
-            self.id = rest.split(';').next().map(str::to_string);
-        }
+        let id = &mut self.id;
+        self.run.wait_until(patience() * 2, text, |line| {
+            note_id(id, line);
+            shown_line(line).contains(text) || line.contains(text)
+        });
     }
 
     /// Everything logged until the program fell quiet.
     fn collect(&mut self) -> String {
-        while let Ok(line) = self.run.lines.recv_timeout(Duration::from_millis(300)) {
-            self.note_id(&line);
-            self.run.log.push(line);
-        }
-        self.run.log.join("\n") + "\n"
+        let id = &mut self.id;
+        self.run.collect(|line| note_id(id, line));
+        self.run.text()
+    }
+}
+
+/// A server's id, from the line that says it.
+fn note_id(id: &mut Option<String>, line: &str) {
+    if let Some(rest) = line.strip_prefix("redis: this server is ") {
+        *id = rest.split(';').next().map(str::to_string);
     }
 }
 
@@ -380,7 +250,7 @@ fn shown_line(line: &str) -> String {
 
 /// Ports, ids and waits shown the same on every run: the servers on their
 /// ports (8080, 8081), Redis on 6379, the clients 50001, 50002, ...
-fn normalize(log: &str, redis: &Redis, servers: &[Server]) -> String {
+fn normalize(log: &str, redis: &RedisServer, servers: &[Server]) -> String {
     let mut log: String = log.lines().map(|line| shown_line(line) + "\n").collect();
     log = log.replace(&redis.address(), REDIS_SHOWN);
     let all: Vec<(String, u16, Option<String>)> = servers
@@ -402,28 +272,7 @@ fn normalize(log: &str, redis: &Redis, servers: &[Server]) -> String {
     // The clients: every 127.0.0.1 address that is neither a server's
     // nor Redis's, numbered from 50001 in the order they appear.
     let kept = ["127.0.0.1:8080", "127.0.0.1:8081", REDIS_SHOWN];
-    let mut clients: Vec<String> = Vec::new();
-    let mut output = String::new();
-    let mut rest = log.as_str();
-    while let Some(at) = rest.find("127.0.0.1:") {
-        output.push_str(&rest[..at]);
-        let after = &rest[at + "127.0.0.1:".len()..];
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        let address = &rest[at..at + "127.0.0.1:".len() + digits];
-        if digits == 0 || kept.contains(&address) {
-            output.push_str(address);
-        } else {
-            let index = match clients.iter().position(|known| known == address) {
-                Some(index) => index,
-                None => {
-                    clients.push(address.to_string());
-                    clients.len() - 1
-                }
-            };
-            output.push_str(&format!("127.0.0.1:{}", 50001 + index));
-        }
-        rest = &after[digits..];
-    }
-    output.push_str(rest);
-    output
+    number_clients(&log, |address| {
+        kept.contains(&address).then(|| address.to_string())
+    })
 }
