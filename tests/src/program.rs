@@ -1,8 +1,11 @@
 //! A stage's own program, run as a reader runs it, for the tests that need
 //! `main.rs` and its log, or a process of its own.
 
+use crate::check::{Instance, Launcher, Signal};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A stage's own program, as `cargo run -p PACKAGE -- 127.0.0.1:0` starts
 /// it, with its standard output in a pipe: what a reader runs, `main.rs`
@@ -18,8 +21,15 @@ impl Program {
     /// Builds the package's binary (once per test process) and starts it on
     /// an ephemeral port, which it reads from the first line of the log.
     pub fn start(package: &str) -> Program {
+        Program::start_with(package, &[])
+    }
+
+    /// [`Program::start`], with `flags` after the address (stage 8's
+    /// `--ping-interval 1`...).
+    pub fn start_with(package: &str, flags: &[String]) -> Program {
         let mut child = std::process::Command::new(binary(package))
             .arg("127.0.0.1:0")
+            .args(flags)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("start the stage's program");
@@ -42,6 +52,49 @@ impl Program {
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none()
     }
+}
+
+/// A program that the shutdown checks stop with a signal.
+impl Instance for Program {
+    fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    fn signal(&mut self, signal: Signal) {
+        unsafe extern "C" {
+            fn kill(pid: i32, signal: i32) -> i32;
+        }
+        // SAFETY: a system call on our own child, which we have not waited
+        // for yet, so its pid is still its own.
+        let sent = unsafe { kill(self.child.id() as i32, signal.number()) };
+        assert!(sent == 0, "could not send {} to the program", signal.name());
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let until = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Starts `package`'s program with `flags`, each time it is called, its log
+/// read and let go of (a full pipe would stall it): for the checks that
+/// stop a server of their own (see [`crate::Server::launch`]).
+pub fn launcher(package: &'static str, flags: Vec<String>) -> Launcher {
+    Arc::new(move || {
+        let mut program = Program::start_with(package, &flags);
+        if let Some(mut log) = program.stdout.take() {
+            std::thread::spawn(move || io::copy(&mut log, &mut io::sink()));
+        }
+        Ok(Box::new(program) as Box<dyn Instance>)
+    })
 }
 
 impl Drop for Program {

@@ -52,8 +52,8 @@ pub fn stage(name: &str) -> Option<&'static Stage> {
     STAGES.into_iter().find(|stage| stage.number() == number)
 }
 
-pub const STAGES: [&Stage; 7] = [
-    &STEP_01, &STEP_02, &STEP_03, &STEP_04, &STEP_05, &STEP_06, &STEP_07,
+pub const STAGES: [&Stage; 8] = [
+    &STEP_01, &STEP_02, &STEP_03, &STEP_04, &STEP_05, &STEP_06, &STEP_07, &STEP_08,
 ];
 
 /// Stage 1: an HTTP server.
@@ -237,6 +237,49 @@ const TURNS: &[Check] = checks![
     turns::a_flooding_client_holds_up_nobody,
 ];
 
+/// Stage 8: a quiet client is pinged, and let go if it stays silent; a
+/// WebSocket must join in time. A check of this stage knows its program
+/// pings (see [`crate::client::answering_pings`]). First, so that a server
+/// of stage 7 fails the first check of its new list.
+const HEARTBEAT: &[Check] = checks![
+    heartbeat::a_quiet_client_is_pinged_after_the_ping_interval_not_before,
+    heartbeat::a_client_that_stops_answering_is_dropped_and_the_others_hear_it_leave,
+    heartbeat::a_client_that_answers_pings_stays_connected,
+    heartbeat::a_client_that_keeps_sending_is_never_pinged,
+    heartbeat::an_unsolicited_pong_counts_as_being_alive,
+    heartbeat::a_websocket_that_never_joins_gets_1008_after_the_join_timeout,
+];
+
+/// Stage 8: the Origin check.
+const ORIGIN: &[Check] = checks![
+    origin::a_page_from_another_origin_gets_403,
+    origin::a_page_from_the_server_itself_gets_101,
+    origin::a_page_from_an_allowed_origin_gets_101,
+    origin::a_request_without_origin_gets_101,
+];
+
+/// Stage 8: limits on connections, and on messages.
+const LIMITS: &[Check] = checks![
+    limits::over_the_per_address_limit_a_newcomer_gets_503,
+    limits::a_client_from_another_address_still_gets_in,
+    limits::clients_under_the_limit_never_notice,
+    limits::a_slot_freed_by_a_leaving_client_can_be_taken_again,
+    limits::over_the_total_limit_a_newcomer_gets_503,
+    limits::a_burst_of_a_whole_bucket_goes_round,
+    limits::past_the_bucket_messages_are_refused_and_nobody_else_gets_them,
+    limits::a_client_that_goes_on_flooding_gets_1008,
+    limits::a_client_within_the_rate_is_never_refused,
+];
+
+/// Stage 8: a graceful shutdown, on a fresh instance of the program each.
+const SHUTDOWN: &[Check] = checks![
+    shutdown::on_sigterm_every_client_gets_1001_and_nothing_sent_is_lost,
+    shutdown::on_sigint_every_client_gets_1001_and_nothing_sent_is_lost,
+    shutdown::once_stopping_it_accepts_no_one,
+    shutdown::clients_that_do_not_answer_the_close_keep_it_no_longer_than_the_close_timeout,
+    shutdown::a_second_signal_exits_at_once,
+];
+
 const NO_LIMIT: Duration = Duration::ZERO;
 
 pub const STEP_01: Stage = Stage {
@@ -251,6 +294,7 @@ pub const STEP_01: Stage = Stage {
         max_message_len: 0,
         max_unsent_bytes: 0,
         chat: Chat::None,
+        ..Spec::NONE
     },
     sections: &[HTTP],
 };
@@ -267,6 +311,7 @@ pub const STEP_02: Stage = Stage {
         max_message_len: 0,
         max_unsent_bytes: 0,
         chat: Chat::None,
+        ..Spec::NONE
     },
     sections: &[HTTP, HANDSHAKE],
 };
@@ -283,6 +328,7 @@ pub const STEP_03: Stage = Stage {
         max_message_len: step_03::ws::MAX_MESSAGE_LEN,
         max_unsent_bytes: 0,
         chat: Chat::None,
+        ..Spec::NONE
     },
     sections: &[HTTP, HANDSHAKE, FRAMES, CONFORMANCE],
 };
@@ -299,6 +345,7 @@ pub const STEP_04: Stage = Stage {
         max_message_len: step_04::ws::MAX_MESSAGE_LEN,
         max_unsent_bytes: step_04::MAX_UNSENT_BYTES,
         chat: Chat::Broadcast,
+        ..Spec::NONE
     },
     sections: &[HTTP, HANDSHAKE, FRAMES, CONFORMANCE, GAME_LOOP],
 };
@@ -315,6 +362,7 @@ pub const STEP_05: Stage = Stage {
         max_message_len: step_05::MAX_CHAT_MESSAGE_LEN,
         max_unsent_bytes: step_05::MAX_UNSENT_BYTES,
         chat: Chat::Json,
+        ..Spec::NONE
     },
     sections: &[HTTP, HANDSHAKE, WEBSOCKET, CHAT, GAME_LOOP_FOR_NAMES],
 };
@@ -331,6 +379,7 @@ pub const STEP_06: Stage = Stage {
         max_message_len: step_06::MAX_CHAT_MESSAGE_LEN,
         max_unsent_bytes: step_06::MAX_UNSENT_BYTES,
         chat: Chat::Json,
+        ..Spec::NONE
     },
     sections: &[HTTP, HANDSHAKE, WEBSOCKET, CHAT, GAME_LOOP_FOR_NAMES, POLL],
 };
@@ -347,6 +396,7 @@ pub const STEP_07: Stage = Stage {
         max_message_len: step_07::MAX_CHAT_MESSAGE_LEN,
         max_unsent_bytes: step_07::MAX_UNSENT_BYTES,
         chat: Chat::Json,
+        ..Spec::NONE
     },
     sections: &[
         HTTP,
@@ -358,6 +408,74 @@ pub const STEP_07: Stage = Stage {
         TURNS,
     ],
 };
+
+// ANCHOR: step_08_spec
+pub const STEP_08: Stage = Stage {
+    package: "step-08",
+    dir: "steps/step-08-production",
+    title: "A server you can leave running",
+    chapter: "ch08-production.md",
+    serve: step_08,
+    spec: Spec {
+        request_timeout: step_08::REQUEST_TIMEOUT,
+        close_timeout: step_08::CLOSE_TIMEOUT,
+        max_message_len: step_08::MAX_CHAT_MESSAGE_LEN,
+        max_unsent_bytes: step_08::MAX_UNSENT_BYTES,
+        chat: Chat::Json,
+        // Short, so that a heartbeat check takes seconds: a quiet client
+        // is pinged after 1 s and let go 1 s later. A client of an older
+        // check that waits answers the pings as it reads.
+        ping_interval: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(1),
+        // Longer than any older check keeps a WebSocket without joining
+        // (the deadlines of chapter 4 and the close timeout are the longest).
+        join_timeout: Duration::from_secs(5),
+        allowed_origin: "https://chat.example",
+        // Above the 200 clients of chapter 4's check, with room for
+        // whatever an earlier check has not let go of yet; the total above
+        // what one address may hold, so that it takes two to reach it.
+        max_connections: 300,
+        max_connections_per_address: 250,
+        // Above what an older check sends as fast as the echoes come back
+        // (chapter 4's client that never reads: about 270 big messages):
+        // a whole bucket holds them all.
+        max_messages_per_second: 500,
+    },
+    sections: &[
+        HTTP,
+        HANDSHAKE,
+        WEBSOCKET,
+        CHAT,
+        GAME_LOOP_FOR_NAMES,
+        POLL,
+        TURNS,
+        HEARTBEAT,
+        ORIGIN,
+        LIMITS,
+        SHUTDOWN,
+    ],
+};
+
+/// Stage 8's server, with the values of its spec (the flags its program
+/// is started with). It stops when the other end of `stop` closes, which
+/// is when this function returns: never, in a test.
+fn step_08(listener: TcpListener) -> io::Result<()> {
+    let spec = STEP_08.spec;
+    let config = step_08::config::Config {
+        request_timeout: spec.request_timeout,
+        close_timeout: spec.close_timeout,
+        ping_interval: spec.ping_interval,
+        idle_timeout: spec.idle_timeout,
+        join_timeout: spec.join_timeout,
+        allowed_origins: vec![spec.allowed_origin.to_string()],
+        max_connections: spec.max_connections,
+        max_connections_per_address: spec.max_connections_per_address,
+        max_messages_per_second: spec.max_messages_per_second as u32,
+    };
+    let (stop, _keep_running) = std::os::unix::net::UnixStream::pair()?;
+    step_08::serve(listener, config, stop)
+}
+// ANCHOR_END: step_08_spec
 
 // ANCHOR: serve_with_poll
 /// Stage 7 with the interest list of macOS and the BSDs, stage 6's poll(2),
