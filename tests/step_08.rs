@@ -50,7 +50,8 @@ fn help_lists_every_flag(_: &Server) {
     let given = spec_flags.iter().filter(|flag| flag.starts_with("--"));
     for flag in FLAGS.iter().copied().chain(given.map(String::as_str)) {
         assert!(
-            help.lines().any(|line| line.trim_start().split([' ', ',']).any(|word| word == flag)),
+            help.lines()
+                .any(|line| line.trim_start().split([' ', ',']).any(|word| word == flag)),
             "--help does not list {flag}:\n{help}"
         );
     }

@@ -888,12 +888,17 @@ pub fn expect_silence(stream: &mut Conn, wait: Duration) {
     let mut byte = [0];
     let result = loop {
         let left = until.saturating_duration_since(std::time::Instant::now());
-        stream.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
         // A ping that the connection answers by itself is not news.
         let result = match stream.stream.peek(&mut byte) {
             Ok(1) if stream.answers_pings && byte[0] == FIN | PING => {
                 stream.set_read_timeout(Some(patience())).unwrap();
-                let _ = read_frame(stream);
+                match try_read_any_frame(stream) {
+                    Ok(ping) => send_frame(stream, true, PONG, &ping.payload),
+                    Err(error) => break Err(error),
+                }
                 continue;
             }
             Ok(_) => stream.read(&mut byte),
@@ -912,6 +917,21 @@ pub fn expect_silence(stream: &mut Conn, wait: Duration) {
             byte[0]
         ),
         Err(error) => panic!("{error}"),
+    }
+}
+
+/// [`expect_silence`] on several connections at once, for `wait`: each
+/// answers the server's pings meanwhile (if it does, see
+/// [`answering_pings`]), which a connection left alone for longer than the
+/// server's ping interval and idle timeout could not.
+#[track_caller]
+pub fn expect_silence_on_all(streams: &mut [&mut Conn], wait: Duration) {
+    let until = std::time::Instant::now() + wait;
+    let slice = Duration::from_millis(20);
+    while std::time::Instant::now() < until {
+        for stream in streams.iter_mut() {
+            expect_silence(stream, slice);
+        }
     }
 }
 

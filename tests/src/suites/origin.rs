@@ -62,7 +62,10 @@ pub fn a_page_from_another_origin_gets_403(server: &Server) {
     let other_port = format!("http://{}:{}", address.ip(), address.port() ^ 1);
     let cases = [
         ("another site", "http://evil.example".to_string()),
-        ("the server's address, then more", format!("http://{host}.evil.example")),
+        (
+            "the server's address, then more",
+            format!("http://{host}.evil.example"),
+        ),
         ("the server's address, another port", other_port),
         (
             "an allowed origin, then more",
@@ -94,10 +97,7 @@ pub fn a_page_from_another_origin_gets_403(server: &Server) {
 /// A page the server itself served may connect: its origin is the scheme
 /// and the `Host` the browser asked for, whatever name that is.
 pub fn a_page_from_the_server_itself_gets_101(server: &Server) {
-    about(
-        "RFC 6455, section 4.2.2 (Origin)",
-        "ch08-production.md",
-    );
+    about("RFC 6455, section 4.2.2 (Origin)", "ch08-production.md");
     let address = server.address;
     let host = address.to_string();
     expect_accepted(address, &host, Some(&format!("http://{host}")));
@@ -110,25 +110,15 @@ pub fn a_page_from_the_server_itself_gets_101(server: &Server) {
 /// A page from an origin the server was told to allow (`--allow-origin`)
 /// may connect.
 pub fn a_page_from_an_allowed_origin_gets_101(server: &Server) {
-    about(
-        "RFC 6455, section 4.2.2 (Origin)",
-        "ch08-production.md",
-    );
+    about("RFC 6455, section 4.2.2 (Origin)", "ch08-production.md");
     let address = server.address;
-    expect_accepted(
-        address,
-        &address.to_string(),
-        Some(server.allowed_origin()),
-    );
+    expect_accepted(address, &address.to_string(), Some(server.allowed_origin()));
 }
 
 /// A request without `Origin` comes from no browser page (curl, a program,
 /// a test): it carries nobody's cookies by surprise, and is let in.
 pub fn a_request_without_origin_gets_101(server: &Server) {
-    about(
-        "RFC 6455, section 4.2.2 (Origin)",
-        "ch08-production.md",
-    );
+    about("RFC 6455, section 4.2.2 (Origin)", "ch08-production.md");
     let address = server.address;
     expect_accepted(address, &address.to_string(), None);
 }

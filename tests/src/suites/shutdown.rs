@@ -59,8 +59,8 @@ fn messages_then_1001(stream: &mut Conn, who: &str, signal: Signal) -> BTreeSet<
             frame.opcode == TEXT,
             "{who} expected chat messages, then a close frame with 1001; got {frame:?}"
         );
-        let text = json::canonical_only(&frame.text(), &["type", "from", "text"])
-            .unwrap_or(frame.text());
+        let text =
+            json::canonical_only(&frame.text(), &["type", "from", "text"]).unwrap_or(frame.text());
         if text.starts_with(r#"{"type":"message""#) {
             heard.insert(text);
         }
@@ -152,10 +152,7 @@ pub fn on_sigint_every_client_gets_1001_and_nothing_sent_is_lost(server: &Server
 /// its request gets 503 (or is hung up on), and a newcomer cannot connect
 /// (the listener is closed) or is turned away without a WebSocket.
 pub fn once_stopping_it_accepts_no_one(server: &Server) {
-    about(
-        "RFC 9110, section 15.6.4 (503)",
-        "ch08-production.md",
-    );
+    about("RFC 9110, section 15.6.4 (503)", "ch08-production.md");
     let close_timeout = server.close_timeout();
     let mut program = server.launch();
     let address = program.address();
@@ -169,11 +166,7 @@ pub fn once_stopping_it_accepts_no_one(server: &Server) {
     assert_eq!(read_frame(&mut probe).opcode, PONG);
     program.signal(Signal::Term);
     let signalled = Instant::now();
-    let close = read_close(&mut stays);
-    assert!(
-        close.close_code() == Some(1001),
-        "on SIGTERM, a client in the chat gets close 1001; got {close:?}"
-    );
+    messages_then_1001(&mut stays, "a client in the chat", Signal::Term);
     let answer = read_to_close(&mut half_a_request);
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
@@ -220,11 +213,7 @@ pub fn clients_that_do_not_answer_the_close_keep_it_no_longer_than_the_close_tim
     let (_deaf, _) = join(address, "deaf");
     program.signal(Signal::Term);
     let signalled = Instant::now();
-    let close = read_close(&mut mute);
-    assert!(
-        close.close_code() == Some(1001),
-        "on SIGTERM, a client gets close 1001; got {close:?}"
-    );
+    messages_then_1001(&mut mute, "mute", Signal::Term);
     let wait = close_timeout.saturating_sub(signalled.elapsed()) + MARGIN;
     expect_exit_0(
         &mut *program,
@@ -245,11 +234,7 @@ pub fn a_second_signal_exits_at_once(server: &Server) {
     let address = program.address();
     let (mut mute, _) = join(address, "mute");
     program.signal(Signal::Int);
-    let close = read_close(&mut mute);
-    assert!(
-        close.close_code() == Some(1001),
-        "on SIGINT, a client gets close 1001; got {close:?}"
-    );
+    messages_then_1001(&mut mute, "mute", Signal::Int);
     // It waits for the close frame that never comes: a second Ctrl-C.
     program.signal(Signal::Int);
     let at_once = close_timeout / 4;
