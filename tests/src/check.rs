@@ -203,9 +203,8 @@ impl Server {
     pub fn launch(&self) -> Box<dyn Instance> {
         let Some(launcher) = &self.launcher else {
             skip(
-                "it starts the server itself, to send it a signal and see it exit, which a \
-                 server already running (--address) does not allow: grade it with \
-                 `-- COMMAND` instead",
+                "it starts the server itself, to send it a signal, which a server already \
+                 running (--address) does not allow: grade with `-- COMMAND` to run it",
             );
         };
         match launcher() {

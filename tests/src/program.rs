@@ -71,16 +71,22 @@ impl Instance for Program {
     }
 
     fn wait(&mut self, timeout: Duration) -> Option<i32> {
-        let until = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status.code().unwrap_or(-1));
-            }
-            if Instant::now() >= until {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        wait_for_exit(&mut self.child, timeout)
+    }
+}
+
+/// Waits up to `timeout` for `child` to exit: its exit code, `-1` if a
+/// signal ended it, `None` if it is still running.
+pub fn wait_for_exit(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {
+    let until = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status.code().unwrap_or(-1));
         }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

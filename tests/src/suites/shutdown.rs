@@ -18,7 +18,7 @@ use crate::check::{Instance, Signal};
 use crate::*;
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 /// How much longer than it should the program may take to exit, on a busy
@@ -121,6 +121,8 @@ fn every_client_gets_1001_and_nothing_is_lost(server: &Server, signal: Signal) {
             names[i],
             rest.len()
         );
+        // The server has hung up: so do we.
+        let _ = client.shutdown(Shutdown::Write);
     }
     let wait = close_timeout.saturating_sub(signalled.elapsed()) + MARGIN;
     expect_exit_0(
