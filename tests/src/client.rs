@@ -738,12 +738,19 @@ pub fn opcode_name(opcode: u8) -> String {
 /// The end of the stream, mid-frame or not, is an `UnexpectedEof` error.
 #[track_caller]
 pub fn try_read_frame(stream: &mut Conn) -> io::Result<Frame> {
+    // Pings skipped count against the wait: a server that pings without
+    // end must not keep a check waiting for ever.
+    let started = std::time::Instant::now();
+    let wait = stream.stream.read_timeout()?.unwrap_or(patience());
     loop {
         let frame = try_read_any_frame(stream)?;
         if !(stream.answers_pings && frame.opcode == PING && frame.fin) {
             return Ok(frame);
         }
         send_frame(stream, true, PONG, &frame.payload);
+        if started.elapsed() >= wait {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
     }
 }
 

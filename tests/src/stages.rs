@@ -275,6 +275,7 @@ const LIMITS: &[Check] = checks![
 const SHUTDOWN: &[Check] = checks![
     shutdown::on_sigterm_every_client_gets_1001_and_nothing_sent_is_lost,
     shutdown::on_sigint_every_client_gets_1001_and_nothing_sent_is_lost,
+    shutdown::a_client_behind_on_its_reading_gets_everything_before_1001,
     shutdown::once_stopping_it_accepts_no_one,
     shutdown::clients_that_do_not_answer_the_close_keep_it_no_longer_than_the_close_timeout,
     shutdown::a_second_signal_exits_at_once,

@@ -40,6 +40,15 @@ fn is_timeout(error: &io::Error) -> bool {
     )
 }
 
+/// What happened to a read of `wait`, in the words of a report.
+fn happened(error: &io::Error, wait: Duration) -> String {
+    if is_timeout(error) {
+        format!("nothing came within {}", trace::seconds(wait))
+    } else {
+        what_happened(error)
+    }
+}
+
 /// Connects and joins as `name`, seeing the server's pings itself; returns
 /// the connection and when the join was sent (the start of its silence).
 #[track_caller]
@@ -66,11 +75,7 @@ fn expect_ping(stream: &mut Conn, wait: Duration, why: &str) -> (Frame, Instant)
     match read_within(stream, wait) {
         Ok(frame) if frame.opcode == PING => (frame, Instant::now()),
         Ok(frame) => panic!("expected a ping ({why}), got {frame:?}"),
-        Err(error) => panic!(
-            "expected a ping ({why}) within {}: {}",
-            trace::seconds(wait),
-            what_happened(&error)
-        ),
+        Err(error) => panic!("expected a ping ({why}): {}", happened(&error, wait)),
     }
 }
 
@@ -139,11 +144,10 @@ pub fn a_client_that_stops_answering_is_dropped_and_the_others_hear_it_leave(ser
         Ok(frame) => frame.text(),
         Err(error) => panic!(
             "expected the leave notice of the client that stopped answering, {}, within \
-             {} (the ping interval, the idle timeout, and {} to spare): {}",
+             the ping interval, the idle timeout, and {} to spare: {}",
             left("gone"),
-            trace::seconds(wait),
             trace::seconds(MARGIN),
-            what_happened(&error)
+            happened(&error, wait)
         ),
     };
     let after = quiet_since.elapsed();

@@ -60,7 +60,14 @@ fn open_from_or_skip(ip: Ipv4Addr, address: SocketAddr) -> Conn {
 /// (a FIN, not a reset). Returns the body.
 #[track_caller]
 fn expect_turned_away(mut stream: Conn, why: &str) -> String {
-    let response = Response::parse(&read_response(&mut stream));
+    let answer = read_response(&mut stream);
+    assert!(
+        !answer.is_empty(),
+        "a newcomer over the limit ({why}) gets 503 at once, before it has sent anything; \
+         this one got nothing, and the connection ended: the server let it in, and hung up on \
+         it when it sent no request in time?"
+    );
+    let response = Response::parse(&answer);
     response.expect_status(503, why);
     assert!(
         response.header("Retry-After").is_some(),

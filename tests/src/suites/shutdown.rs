@@ -150,6 +150,57 @@ pub fn on_sigint_every_client_gets_1001_and_nothing_sent_is_lost(server: &Server
     every_client_gets_1001_and_nothing_is_lost(server, Signal::Int);
 }
 
+/// A client that has fallen behind (more than its socket's buffers hold,
+/// so that the server keeps the rest for it) still gets every message that
+/// went round before the signal, and only then its close 1001: a close
+/// frame goes after what is queued, and the server waits (up to the close
+/// timeout) while the client reads.
+pub fn a_client_behind_on_its_reading_gets_everything_before_1001(server: &Server) {
+    about(
+        "RFC 6455, section 7.4.1 (1001, going away)",
+        "ch08-production.md",
+    );
+    let close_timeout = server.close_timeout();
+    let chat = server.chat();
+    let mut program = server.launch();
+    let address = program.address();
+    let (mut ann, _) = join(address, "ann");
+    let (mut late, _) = join(address, "late");
+    assert_eq!(read_json(&mut ann), super::chat::joined("late"));
+    let length = chat.big_text_len(server);
+    let texts: Vec<String> = (0..)
+        .map(|i| format!("{i:04}{}", "x".repeat(length - 4)))
+        .take((super::game_loop::socket_buffers_hold() + server.max_unsent_bytes() / 2) / length)
+        .collect();
+    for text in &texts {
+        send_text(&mut ann, &message(text));
+        assert!(
+            read_json(&mut ann) == said("ann", text),
+            "ann hears her message"
+        );
+    }
+    program.signal(Signal::Term);
+    let signalled = Instant::now();
+    let heard = messages_then_1001(&mut late, "the late reader", Signal::Term);
+    let lost = texts
+        .iter()
+        .filter(|text| !heard.contains(&said("ann", text)))
+        .count();
+    assert!(
+        lost == 0,
+        "the late reader got its close 1001 without {lost} of the {} messages that went \
+         round before the SIGTERM: a close frame goes after what is queued for the client",
+        texts.len()
+    );
+    send_frame(&mut late, true, CLOSE, &1001u16.to_be_bytes());
+    let _ = late.shutdown(Shutdown::Write);
+    messages_then_1001(&mut ann, "ann", Signal::Term);
+    send_frame(&mut ann, true, CLOSE, &1001u16.to_be_bytes());
+    let _ = ann.shutdown(Shutdown::Write);
+    let wait = close_timeout.saturating_sub(signalled.elapsed()) + MARGIN;
+    expect_exit_0(&mut *program, wait, "SIGTERM and every client's close");
+}
+
 /// Once it is stopping, the server accepts no one: a client still sending
 /// its request gets 503 (or is hung up on), and a newcomer cannot connect
 /// (the listener is closed) or is turned away without a WebSocket.
