@@ -79,6 +79,16 @@ fn expect_ping(stream: &mut Conn, wait: Duration, why: &str) -> (Frame, Instant)
     }
 }
 
+/// ann, in the chat and seeing her pings, and how long she must stay: a
+/// ping interval and an idle timeout, which would see her let go if the
+/// server did not count what she does as being alive, and a ping interval
+/// more.
+#[track_caller]
+fn staying(server: &Server) -> (Conn, Duration) {
+    let stay = server.ping_interval() + server.idle_timeout() + server.ping_interval();
+    (join_seeing_pings(server, "ann").0, stay)
+}
+
 /// Sends a message and reads it back: the client is still in the chat.
 #[track_caller]
 fn still_chatting(stream: &mut Conn, name: &str, text: &str) {
@@ -178,9 +188,7 @@ pub fn a_client_that_stops_answering_is_dropped_and_the_others_hear_it_leave(ser
 pub fn a_client_that_answers_pings_stays_connected(server: &Server) {
     about("RFC 6455, section 5.5.3 (pong)", "ch08-production.md");
     let interval = server.ping_interval();
-    let idle = server.idle_timeout();
-    let (mut ann, _) = join_seeing_pings(server, "ann");
-    let stay = interval + idle + interval;
+    let (mut ann, stay) = staying(server);
     let started = Instant::now();
     let mut pings = 0;
     while started.elapsed() < stay {
@@ -214,9 +222,7 @@ pub fn a_client_that_answers_pings_stays_connected(server: &Server) {
 pub fn a_client_that_keeps_sending_is_never_pinged(server: &Server) {
     about("RFC 6455, section 5.5.2 (ping)", "ch08-production.md");
     let interval = server.ping_interval();
-    let idle = server.idle_timeout();
-    let (mut ann, _) = join_seeing_pings(server, "ann");
-    let stay = interval + idle + interval;
+    let (mut ann, stay) = staying(server);
     let started = Instant::now();
     let mut i = 0;
     while started.elapsed() < stay {
@@ -248,9 +254,7 @@ pub fn a_client_that_keeps_sending_is_never_pinged(server: &Server) {
 pub fn an_unsolicited_pong_counts_as_being_alive(server: &Server) {
     about("RFC 6455, section 5.5.3 (pong)", "ch08-production.md");
     let interval = server.ping_interval();
-    let idle = server.idle_timeout();
-    let (mut ann, _) = join_seeing_pings(server, "ann");
-    let stay = interval + idle + interval;
+    let (mut ann, stay) = staying(server);
     let started = Instant::now();
     while started.elapsed() < stay {
         send_frame(&mut ann, true, PONG, b"still here");

@@ -249,6 +249,24 @@ pub fn once_stopping_it_accepts_no_one(server: &Server) {
     expect_exit_0(&mut *program, wait, "SIGTERM and the close timeout");
 }
 
+/// A fresh server with two clients that will never answer its close frame
+/// (`mute` reads it and says nothing, `deaf` reads nothing at all), sent
+/// `signal`: when, once `mute` has its close 1001.
+#[track_caller]
+fn signalled_with_clients_who_never_close(
+    server: &Server,
+    signal: Signal,
+) -> (Box<dyn Instance>, Conn, Conn, Instant) {
+    let mut program = server.launch();
+    let address = program.address();
+    let (mut mute, _) = join(address, "mute");
+    let (deaf, _) = join(address, "deaf");
+    program.signal(signal);
+    let signalled = Instant::now();
+    messages_then_1001(&mut mute, "mute", signal);
+    (program, mute, deaf, signalled)
+}
+
 /// Clients that never answer the close frame (one that reads it and says
 /// nothing, one that reads nothing at all) keep the server no longer than
 /// the close timeout: it exits with 0 anyway.
@@ -260,13 +278,8 @@ pub fn clients_that_do_not_answer_the_close_keep_it_no_longer_than_the_close_tim
         "ch08-production.md",
     );
     let close_timeout = server.close_timeout();
-    let mut program = server.launch();
-    let address = program.address();
-    let (mut mute, _) = join(address, "mute");
-    let (_deaf, _) = join(address, "deaf");
-    program.signal(Signal::Term);
-    let signalled = Instant::now();
-    messages_then_1001(&mut mute, "mute", Signal::Term);
+    let (mut program, _mute, _deaf, signalled) =
+        signalled_with_clients_who_never_close(server, Signal::Term);
     let wait = close_timeout.saturating_sub(signalled.elapsed()) + MARGIN;
     expect_exit_0(
         &mut *program,
@@ -283,11 +296,8 @@ pub fn a_second_signal_exits_at_once(server: &Server) {
         "ch08-production.md",
     );
     let close_timeout = server.close_timeout();
-    let mut program = server.launch();
-    let address = program.address();
-    let (mut mute, _) = join(address, "mute");
-    program.signal(Signal::Int);
-    messages_then_1001(&mut mute, "mute", Signal::Int);
+    let (mut program, _mute, _deaf, _) =
+        signalled_with_clients_who_never_close(server, Signal::Int);
     // It waits for the close frame that never comes: a second Ctrl-C.
     program.signal(Signal::Int);
     let at_once = close_timeout / 4;
