@@ -172,7 +172,10 @@ fn run_one(stage: &'static Stage, check: &Check, snapshot: fn(&str, &str)) -> St
         return report::failure(check, &outcome, None);
     }
     if let Some(why) = &outcome.skipped {
-        return format!("    The check could not run here: {why}.\n");
+        // Not a failure of the stage (this machine has no 127.0.0.2, say),
+        // but not a pass to keep quiet about either.
+        println!("note: {} could not run here: {why}", check.id());
+        return String::new();
     }
     if let Some(kept) = &outcome.kept {
         let name = format!("{}__{}", check.suite, check.name);
