@@ -9,8 +9,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 use ws_tests::*;
 
-const STAGES: [&str; 7] = [
-    "step-01", "step-02", "step-03", "step-04", "step-05", "step-06", "step-07",
+const STAGES: [&str; 9] = [
+    "step-01", "step-02", "step-03", "step-04", "step-05", "step-06", "step-07", "step-08",
+    "step-09",
 ];
 
 /// A plain request, and the check that it got its answer.

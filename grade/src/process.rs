@@ -179,6 +179,24 @@ impl Started {
     }
 }
 
+/// A fresh server, for the checks that stop one with a signal: the signal
+/// goes to its whole group, as Ctrl-C in a terminal does (`cargo run`
+/// passes it on to the server, or is replaced by it).
+impl ws_tests::check::Instance for Started {
+    fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    fn signal(&mut self, signal: ws_tests::check::Signal) {
+        let name = format!("-{}", signal.number());
+        let _ = self::signal(&name, &format!("-{}", self.child.id()));
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        ws_tests::program::wait_for_exit(&mut self.child, timeout)
+    }
+}
+
 impl Drop for Started {
     fn drop(&mut self) {
         if self.watchdog.is_some() {

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 /// What a stage promises that a check needs to know: its time limits and
 /// size limits, and what its chat says. A stage that has none of a limit
-/// has 0 there (stage 1 has no close timeout: it never speaks WebSocket).
+/// has 0 there (stage 1 has no close timeout: it never speaks WebSocket);
+/// the stages before 8 take what stage 8 adds from [`Spec::NONE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Spec {
     /// How long a client may take to send its whole request.
@@ -30,6 +31,73 @@ pub struct Spec {
     pub max_unsent_bytes: usize,
     /// What the chat says, from stage 4 on.
     pub chat: Chat,
+    /// Stage 8: how long a WebSocket may send nothing before it is pinged.
+    pub ping_interval: Duration,
+    /// Stage 8: how long after the ping it may still send nothing.
+    pub idle_timeout: Duration,
+    /// Stage 8: how long a WebSocket may stay without joining the chat.
+    pub join_timeout: Duration,
+    /// Stage 8: an origin, besides the server's own, whose pages may
+    /// connect (`""`: none).
+    pub allowed_origin: &'static str,
+    /// Stage 8: the most connections the server holds at once.
+    pub max_connections: usize,
+    /// Stage 8: the most connections it holds from one address.
+    pub max_connections_per_address: usize,
+    /// Stage 8: the chat messages a client may send a second, and at once.
+    pub max_messages_per_second: usize,
+}
+
+impl Spec {
+    /// No limit of any kind: the base of every stage's spec, which names
+    /// the limits it has (`Spec { request_timeout: ..., ..Spec::NONE }`).
+    pub const NONE: Spec = Spec {
+        request_timeout: Duration::ZERO,
+        close_timeout: Duration::ZERO,
+        max_message_len: 0,
+        max_unsent_bytes: 0,
+        chat: Chat::None,
+        ping_interval: Duration::ZERO,
+        idle_timeout: Duration::ZERO,
+        join_timeout: Duration::ZERO,
+        allowed_origin: "",
+        max_connections: 0,
+        max_connections_per_address: 0,
+        max_messages_per_second: 0,
+    };
+
+    /// The command-line flags that start a stage's program with these
+    /// values (stage 8's `--ping-interval 1 ...`); none for a stage whose
+    /// program takes no flags.
+    pub fn flags(&self) -> Vec<String> {
+        if self.ping_interval.is_zero() {
+            return Vec::new();
+        }
+        let seconds = |duration: Duration| duration.as_secs_f64().to_string();
+        let mut flags = vec![
+            ("--ping-interval", seconds(self.ping_interval)),
+            ("--idle-timeout", seconds(self.idle_timeout)),
+            ("--join-timeout", seconds(self.join_timeout)),
+            ("--request-timeout", seconds(self.request_timeout)),
+            ("--close-timeout", seconds(self.close_timeout)),
+            ("--max-connections", self.max_connections.to_string()),
+            (
+                "--max-connections-per-address",
+                self.max_connections_per_address.to_string(),
+            ),
+            (
+                "--max-messages-per-second",
+                self.max_messages_per_second.to_string(),
+            ),
+        ];
+        if !self.allowed_origin.is_empty() {
+            flags.push(("--allow-origin", self.allowed_origin.to_string()));
+        }
+        flags
+            .into_iter()
+            .flat_map(|(flag, value)| [flag.to_string(), value])
+            .collect()
+    }
 }
 
 /// How the clients of a chat talk.
@@ -47,11 +115,102 @@ pub enum Chat {
 pub struct Server {
     pub address: SocketAddr,
     spec: Spec,
+    /// Whether the server pings quiet clients: the test client then
+    /// answers its pings by itself (see [`crate::client::answering_pings`]).
+    pings: bool,
+    /// How to start a fresh instance of the program, for the checks that
+    /// stop one with a signal; `None` for a server already running.
+    launcher: Option<Launcher>,
+}
+
+/// Starts a fresh instance of the program under test, on a port of its
+/// own, with the flags of the stage; or says why it could not.
+pub type Launcher = Arc<dyn Fn() -> Result<Box<dyn Instance>, String> + Send + Sync>;
+
+/// A signal that asks a program to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Ctrl-C on a terminal.
+    Int,
+    /// What `kill`, systemd and Docker send.
+    Term,
+}
+
+impl Signal {
+    /// `SIGTERM`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Int => "SIGINT",
+            Signal::Term => "SIGTERM",
+        }
+    }
+
+    /// Its number: the same on Linux, macOS and the BSDs.
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Int => 2,
+            Signal::Term => 15,
+        }
+    }
+}
+
+/// A running instance of the program under test, started by a
+/// [`Launcher`]. Dropping it kills what is left of it.
+pub trait Instance: Send {
+    /// Where it accepts connections.
+    fn address(&self) -> SocketAddr;
+    /// Sends it `signal`.
+    fn signal(&mut self, signal: Signal);
+    /// Waits up to `timeout` for it to exit; its exit code (`-1` for a
+    /// death by a signal), or `None` if it is still running.
+    fn wait(&mut self, timeout: Duration) -> Option<i32>;
 }
 
 impl Server {
     pub fn new(address: SocketAddr, spec: Spec) -> Server {
-        Server { address, spec }
+        Server {
+            address,
+            spec,
+            pings: !spec.ping_interval.is_zero(),
+            launcher: None,
+        }
+    }
+
+    /// The same server, which can also start fresh instances of its
+    /// program (see [`Server::launch`]).
+    pub fn with_launcher(mut self, launcher: Launcher) -> Server {
+        self.launcher = Some(launcher);
+        self
+    }
+
+    /// The same server, known to ping quiet clients (or not) whatever its
+    /// stage promises: `grade all` grades every stage against a program
+    /// started with the flags of the last.
+    pub fn pinging(mut self, pings: bool) -> Server {
+        self.pings = pings;
+        self
+    }
+
+    /// Whether the test client answers the server's pings by itself.
+    pub fn pings(&self) -> bool {
+        self.pings
+    }
+
+    /// Starts a fresh instance of the program, or, for a server that was
+    /// already running when the checks began, skips the check (see
+    /// [`skip`]): it cannot be started again, nor sent a signal.
+    #[track_caller]
+    pub fn launch(&self) -> Box<dyn Instance> {
+        let Some(launcher) = &self.launcher else {
+            skip(
+                "it starts the server itself, to send it a signal, which a server already \
+                 running (--address) does not allow: grade with `-- COMMAND` to run it",
+            );
+        };
+        match launcher() {
+            Ok(instance) => instance,
+            Err(error) => panic!("could not start a fresh instance of the server: {error}"),
+        }
     }
 
     // The limits, each read through a method that notes that the check
@@ -77,6 +236,37 @@ impl Server {
     pub fn chat(&self) -> Chat {
         used("chat", self.spec.chat)
     }
+
+    pub fn ping_interval(&self) -> Duration {
+        used("ping_interval", self.spec.ping_interval)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        used("idle_timeout", self.spec.idle_timeout)
+    }
+
+    pub fn join_timeout(&self) -> Duration {
+        used("join_timeout", self.spec.join_timeout)
+    }
+
+    pub fn allowed_origin(&self) -> &'static str {
+        used("allowed_origin", self.spec.allowed_origin)
+    }
+
+    pub fn max_connections(&self) -> usize {
+        used("max_connections", self.spec.max_connections)
+    }
+
+    pub fn max_connections_per_address(&self) -> usize {
+        used(
+            "max_connections_per_address",
+            self.spec.max_connections_per_address,
+        )
+    }
+
+    pub fn max_messages_per_second(&self) -> usize {
+        used("max_messages_per_second", self.spec.max_messages_per_second)
+    }
 }
 
 impl Spec {
@@ -88,6 +278,13 @@ impl Spec {
             "max_message_len" => format!("{:?}", self.max_message_len),
             "max_unsent_bytes" => format!("{:?}", self.max_unsent_bytes),
             "chat" => format!("{:?}", self.chat),
+            "ping_interval" => format!("{:?}", self.ping_interval),
+            "idle_timeout" => format!("{:?}", self.idle_timeout),
+            "join_timeout" => format!("{:?}", self.join_timeout),
+            "allowed_origin" => format!("{:?}", self.allowed_origin),
+            "max_connections" => format!("{:?}", self.max_connections),
+            "max_connections_per_address" => format!("{:?}", self.max_connections_per_address),
+            "max_messages_per_second" => format!("{:?}", self.max_messages_per_second),
             _ => String::new(),
         }
     }
@@ -172,6 +369,18 @@ pub fn keep(text: impl Into<String>) {
     STATE.with(|state| state.borrow_mut().kept = Some(text.into()));
 }
 
+/// Ends the check without a verdict, saying why it cannot run here (a
+/// server already running cannot be sent a signal; this machine has no
+/// 127.0.0.2). The runners say so, and count it apart.
+#[track_caller]
+pub fn skip(why: impl Into<String>) -> ! {
+    STATE.with(|state| state.borrow_mut().skipped = Some(why.into()));
+    panic::resume_unwind(Box::new(Skipped));
+}
+
+/// The panic of [`skip`].
+struct Skipped;
+
 fn used<T: std::fmt::Debug>(name: &'static str, value: T) -> T {
     STATE.with(|state| {
         let mut state = state.borrow_mut();
@@ -188,6 +397,7 @@ struct State {
     about: Option<About>,
     kept: Option<String>,
     used: Vec<(&'static str, String)>,
+    skipped: Option<String>,
     capturing: bool,
     panic: Option<(String, Option<String>)>,
 }
@@ -206,6 +416,9 @@ pub struct Outcome {
     /// The limits of the stage the check used, with their values: another
     /// stage with the same values gets the same verdict.
     pub used: Vec<(&'static str, String)>,
+    /// Why the check did not run, if it did not (see [`skip`]): it passed
+    /// nothing and failed nothing.
+    pub skipped: Option<String>,
     pub trace: Arc<Trace>,
     pub took: Duration,
 }
@@ -236,10 +449,16 @@ pub fn run(check: &Check, server: &Server) -> Outcome {
     let trace = Trace::new();
     let started = Instant::now();
     let result = trace::recording(&trace, || {
-        panic::catch_unwind(AssertUnwindSafe(|| (check.run)(server)))
+        crate::client::answering_pings(server.pings, || {
+            panic::catch_unwind(AssertUnwindSafe(|| (check.run)(server)))
+        })
     });
     let took = started.elapsed();
     let state = STATE.with(|state| std::mem::take(&mut *state.borrow_mut()));
+    let result = match result {
+        Err(payload) if payload.is::<Skipped>() => Ok(()),
+        result => result,
+    };
     let failure = result.err().map(|payload| {
         let (message, location) = state
             .panic
@@ -252,6 +471,7 @@ pub fn run(check: &Check, server: &Server) -> Outcome {
         about: state.about,
         kept: state.kept,
         used: state.used,
+        skipped: state.skipped,
         trace,
         took,
     }

@@ -60,23 +60,45 @@ pub struct Conn {
     /// Its number in the trace: connection 1 is the first a check opened.
     pub id: usize,
     trace: Option<Arc<Trace>>,
+    /// Whether the frame-reading functions answer the server's pings by
+    /// themselves, and skip them (see [`answering_pings`]).
+    answers_pings: bool,
 }
 
 impl Conn {
     /// Connects to `address`, with read and write timeouts of [`patience`].
     #[track_caller]
     pub fn open(address: SocketAddr) -> Conn {
-        let stream = match TcpStream::connect(address) {
-            Ok(stream) => stream,
+        match TcpStream::connect(address) {
+            Ok(stream) => Conn::over(stream),
             Err(error) => {
                 panic!("could not connect to {address}: {error} (is the server still running?)")
             }
+        }
+    }
+
+    /// Connects to `address` from the local address `from` (127.0.0.2, to
+    /// be another machine for the server). Fails where that address is not
+    /// this machine's: only Linux answers on all of 127.0.0.0/8 by default.
+    pub fn open_from(from: std::net::Ipv4Addr, address: SocketAddr) -> io::Result<Conn> {
+        let SocketAddr::V4(address) = address else {
+            return Err(io::Error::other("the server listens on IPv6"));
         };
+        bound::connect_from(from, address).map(Conn::over)
+    }
+
+    fn over(stream: TcpStream) -> Conn {
         stream.set_read_timeout(Some(patience())).unwrap();
         stream.set_write_timeout(Some(patience())).unwrap();
         let trace = trace::current();
         let id = trace.as_ref().map_or(0, |trace| trace.opened());
-        Conn { stream, id, trace }
+        let answers_pings = ANSWER_PINGS.with(Cell::get);
+        Conn {
+            stream,
+            id,
+            trace,
+            answers_pings,
+        }
     }
 
     /// A second handle on the same connection (for a thread that writes
@@ -86,7 +108,14 @@ impl Conn {
             stream: self.stream.try_clone()?,
             id: self.id,
             trace: self.trace.clone(),
+            answers_pings: self.answers_pings,
         })
+    }
+
+    /// From now on, the server's pings come to the check like any other
+    /// frame, for it to answer (or not): for the checks of the heartbeat.
+    pub fn see_pings(&mut self) {
+        self.answers_pings = false;
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -151,6 +180,101 @@ impl Write for Conn {
 #[track_caller]
 pub fn connect(address: SocketAddr) -> Conn {
     Conn::open(address)
+}
+
+thread_local! {
+    static ANSWER_PINGS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the connections it opens on this thread answering the
+/// server's pings by themselves, if `on`: a server that pings its quiet
+/// clients (stage 8) pings the clients of checks that have nothing to do
+/// with it, and those must neither stumble on the ping nor be cut off for
+/// not answering. Each ping read by [`try_read_frame`] or waited through
+/// by [`expect_silence`] is answered with a pong of the same payload and
+/// skipped: it shows in the trace, not in a transcript.
+pub fn answering_pings<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    let before = ANSWER_PINGS.with(|answer| answer.replace(on));
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            ANSWER_PINGS.with(|answer| answer.set(self.0));
+        }
+    }
+    let _restore = Restore(before);
+    f()
+}
+
+/// A TCP connection from a local address of our choosing, which std
+/// cannot make: `socket`, `bind`, `connect`, by hand.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod bound {
+    use std::io;
+    use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+    use std::os::fd::FromRawFd;
+    use std::os::raw::c_int;
+
+    /// `struct sockaddr_in` of Linux.
+    #[repr(C)]
+    struct SockaddrIn {
+        family: u16,
+        /// In network byte order, as is the address.
+        port: u16,
+        address: [u8; 4],
+        zero: [u8; 8],
+    }
+
+    const AF_INET: c_int = 2;
+    const SOCK_STREAM: c_int = 1;
+    const SOCK_CLOEXEC: c_int = 0o2000000;
+
+    unsafe extern "C" {
+        fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
+        fn bind(fd: c_int, address: *const SockaddrIn, len: u32) -> c_int;
+        fn connect(fd: c_int, address: *const SockaddrIn, len: u32) -> c_int;
+    }
+
+    fn sockaddr(ip: Ipv4Addr, port: u16) -> SockaddrIn {
+        SockaddrIn {
+            family: AF_INET as u16,
+            port: port.to_be(),
+            address: ip.octets(),
+            zero: [0; 8],
+        }
+    }
+
+    pub fn connect_from(from: Ipv4Addr, to: SocketAddrV4) -> io::Result<TcpStream> {
+        // SAFETY: plain system calls on a descriptor we own, with
+        // addresses that live across the calls; the descriptor goes to a
+        // `TcpStream`, which closes it, as soon as it exists.
+        unsafe {
+            let fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let stream = TcpStream::from_raw_fd(fd);
+            let len = std::mem::size_of::<SockaddrIn>() as u32;
+            if bind(fd, &sockaddr(from, 0), len) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if connect(fd, &sockaddr(*to.ip(), to.port()), len) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(stream)
+        }
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+mod bound {
+    use std::io;
+    use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+
+    pub fn connect_from(_from: Ipv4Addr, _to: SocketAddrV4) -> io::Result<TcpStream> {
+        Err(io::Error::other(
+            "only Linux answers on all of 127.0.0.0/8 by itself",
+        ))
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -346,7 +470,12 @@ pub fn upgrade_request(address: SocketAddr) -> String {
 /// `Sec-WebSocket-Accept`. Returns the connection, ready for frames.
 #[track_caller]
 pub fn ws_handshake(address: SocketAddr) -> Conn {
-    let mut stream = connect(address);
+    ws_handshake_over(connect(address), address)
+}
+
+/// [`ws_handshake`] on a connection already open (from 127.0.0.2, say).
+#[track_caller]
+pub fn ws_handshake_over(mut stream: Conn, address: SocketAddr) -> Conn {
     // Without this, Nagle's algorithm holds a small frame back until the
     // server acknowledges the previous one, which a server that has nothing
     // to answer yet (a fragment, say) delays by up to 40 ms.
@@ -609,6 +738,25 @@ pub fn opcode_name(opcode: u8) -> String {
 /// The end of the stream, mid-frame or not, is an `UnexpectedEof` error.
 #[track_caller]
 pub fn try_read_frame(stream: &mut Conn) -> io::Result<Frame> {
+    // Pings skipped count against the wait: a server that pings without
+    // end must not keep a check waiting for ever.
+    let started = std::time::Instant::now();
+    let wait = stream.stream.read_timeout()?.unwrap_or(patience());
+    loop {
+        let frame = try_read_any_frame(stream)?;
+        if !(stream.answers_pings && frame.opcode == PING && frame.fin) {
+            return Ok(frame);
+        }
+        send_frame(stream, true, PONG, &frame.payload);
+        if started.elapsed() >= wait {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+    }
+}
+
+/// [`try_read_frame`], pings and all.
+#[track_caller]
+fn try_read_any_frame(stream: &mut Conn) -> io::Result<Frame> {
     let mut head = [0; 2];
     stream.read_exact(&mut head)?;
     let [first, second] = head;
@@ -743,9 +891,28 @@ pub fn expect_close(stream: &mut Conn, code: u16) {
 /// no end of stream either.
 #[track_caller]
 pub fn expect_silence(stream: &mut Conn, wait: Duration) {
-    stream.set_read_timeout(Some(wait)).unwrap();
+    let until = std::time::Instant::now() + wait;
     let mut byte = [0];
-    let result = stream.read(&mut byte);
+    let result = loop {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        // A ping that the connection answers by itself is not news.
+        let result = match stream.stream.peek(&mut byte) {
+            Ok(1) if stream.answers_pings && byte[0] == FIN | PING => {
+                stream.set_read_timeout(Some(patience())).unwrap();
+                match try_read_any_frame(stream) {
+                    Ok(ping) => send_frame(stream, true, PONG, &ping.payload),
+                    Err(error) => break Err(error),
+                }
+                continue;
+            }
+            Ok(_) => stream.read(&mut byte),
+            Err(error) => Err(error),
+        };
+        break result;
+    };
     stream.set_read_timeout(Some(patience())).unwrap();
     match result {
         Err(error)
@@ -757,6 +924,21 @@ pub fn expect_silence(stream: &mut Conn, wait: Duration) {
             byte[0]
         ),
         Err(error) => panic!("{error}"),
+    }
+}
+
+/// [`expect_silence`] on several connections at once, for `wait`: each
+/// answers the server's pings meanwhile (if it does, see
+/// [`answering_pings`]), which a connection left alone for longer than the
+/// server's ping interval and idle timeout could not.
+#[track_caller]
+pub fn expect_silence_on_all(streams: &mut [&mut Conn], wait: Duration) {
+    let until = std::time::Instant::now() + wait;
+    let slice = Duration::from_millis(20);
+    while std::time::Instant::now() < until {
+        for stream in streams.iter_mut() {
+            expect_silence(stream, slice);
+        }
     }
 }
 

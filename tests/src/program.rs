@@ -1,8 +1,13 @@
 //! A stage's own program, run as a reader runs it, for the tests that need
 //! `main.rs` and its log, or a process of its own.
 
+use crate::check::{Instance, Launcher, Signal};
+use crate::stages::Stage;
 use std::io;
 use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A stage's own program, as `cargo run -p PACKAGE -- 127.0.0.1:0` starts
 /// it, with its standard output in a pipe: what a reader runs, `main.rs`
@@ -18,12 +23,12 @@ impl Program {
     /// Builds the package's binary (once per test process) and starts it on
     /// an ephemeral port, which it reads from the first line of the log.
     pub fn start(package: &str) -> Program {
-        Program::start_with(package, &[])
+        Program::start_with::<&str>(package, &[])
     }
 
     /// As [`Program::start`], with options after the address, as
     /// `cargo run -p PACKAGE -- 127.0.0.1:0 OPTIONS` starts it.
-    pub fn start_with(package: &str, options: &[&str]) -> Program {
+    pub fn start_with<S: AsRef<std::ffi::OsStr>>(package: &str, options: &[S]) -> Program {
         let mut command = std::process::Command::new(binary(package));
         command.arg("127.0.0.1:0").args(options);
         Program::spawn(command)
@@ -58,6 +63,55 @@ impl Program {
     }
 }
 
+/// A program that the shutdown checks stop with a signal.
+impl Instance for Program {
+    fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    fn signal(&mut self, signal: Signal) {
+        unsafe extern "C" {
+            fn kill(pid: i32, signal: i32) -> i32;
+        }
+        // SAFETY: a system call on our own child, which we have not waited
+        // for yet, so its pid is still its own.
+        let sent = unsafe { kill(self.child.id() as i32, signal.number()) };
+        assert!(sent == 0, "could not send {} to the program", signal.name());
+    }
+
+    fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        wait_for_exit(&mut self.child, timeout)
+    }
+}
+
+/// Waits up to `timeout` for `child` to exit: its exit code, `-1` if a
+/// signal ended it, `None` if it is still running.
+pub fn wait_for_exit(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {
+    let until = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status.code().unwrap_or(-1));
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Starts `package`'s program with `flags`, each time it is called, its log
+/// read and let go of (a full pipe would stall it): for the checks that
+/// stop a server of their own (see [`crate::Server::launch`]).
+pub fn launcher(package: &'static str, flags: Vec<String>) -> Launcher {
+    Arc::new(move || {
+        let mut program = Program::start_with(package, &flags);
+        if let Some(mut log) = program.stdout.take() {
+            std::thread::spawn(move || io::copy(&mut log, &mut io::sink()));
+        }
+        Ok(Box::new(program) as Box<dyn Instance>)
+    })
+}
+
 impl Drop for Program {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -86,4 +140,37 @@ pub fn binary(package: &str) -> std::path::PathBuf {
         built.push(package.to_string());
     }
     profile_dir.join(format!("{package}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The program of a stage from 8 on: `--help` exits with 0 and names every
+/// flag of `flags`, and those its checks start it with.
+pub fn help_lists_every_flag(stage: &Stage, flags: &[&str]) {
+    let output = Command::new(binary(stage.package))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let help = String::from_utf8_lossy(&output.stdout);
+    let spec_flags = stage.spec.flags();
+    let given = spec_flags.iter().filter(|flag| flag.starts_with("--"));
+    for flag in flags.iter().copied().chain(given.map(String::as_str)) {
+        assert!(
+            help.lines()
+                .any(|line| line.trim_start().split([' ', ',']).any(|word| word == flag)),
+            "--help does not list {flag}:\n{help}"
+        );
+    }
+}
+
+/// A flag it does not know is a mistake: exit status 2, a message that
+/// names it, and the usage.
+pub fn an_unknown_flag_exits_with_2_and_says_which(package: &str) {
+    let output = Command::new(binary(package))
+        .args(["127.0.0.1:0", "--ping-intervall", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("--ping-intervall"), "{error}");
+    assert!(error.contains("usage:"), "{error}");
 }

@@ -52,8 +52,8 @@ pub fn stage(name: &str) -> Option<&'static Stage> {
     STAGES.into_iter().find(|stage| stage.number() == number)
 }
 
-pub const STAGES: [&Stage; 7] = [
-    &STEP_01, &STEP_02, &STEP_03, &STEP_04, &STEP_05, &STEP_06, &STEP_07,
+pub const STAGES: [&Stage; 9] = [
+    &STEP_01, &STEP_02, &STEP_03, &STEP_04, &STEP_05, &STEP_06, &STEP_07, &STEP_08, &STEP_09,
 ];
 
 /// Stage 1: an HTTP server.
@@ -237,6 +237,50 @@ const TURNS: &[Check] = checks![
     turns::a_flooding_client_holds_up_nobody,
 ];
 
+/// Stage 8: a quiet client is pinged, and let go if it stays silent; a
+/// WebSocket must join in time. A check of this stage knows its program
+/// pings (see [`crate::client::answering_pings`]). First, so that a server
+/// of stage 7 fails the first check of its new list.
+const HEARTBEAT: &[Check] = checks![
+    heartbeat::a_quiet_client_is_pinged_after_the_ping_interval_not_before,
+    heartbeat::a_client_that_stops_answering_is_dropped_and_the_others_hear_it_leave,
+    heartbeat::a_client_that_answers_pings_stays_connected,
+    heartbeat::a_client_that_keeps_sending_is_never_pinged,
+    heartbeat::an_unsolicited_pong_counts_as_being_alive,
+    heartbeat::a_websocket_that_never_joins_gets_1008_after_the_join_timeout,
+];
+
+/// Stage 8: the Origin check.
+const ORIGIN: &[Check] = checks![
+    origin::a_page_from_another_origin_gets_403,
+    origin::a_page_from_the_server_itself_gets_101,
+    origin::a_page_from_an_allowed_origin_gets_101,
+    origin::a_request_without_origin_gets_101,
+];
+
+/// Stage 8: limits on connections, and on messages.
+const LIMITS: &[Check] = checks![
+    limits::over_the_per_address_limit_a_newcomer_gets_503,
+    limits::a_client_from_another_address_still_gets_in,
+    limits::clients_under_the_limit_never_notice,
+    limits::a_slot_freed_by_a_leaving_client_can_be_taken_again,
+    limits::over_the_total_limit_a_newcomer_gets_503,
+    limits::a_burst_of_a_whole_bucket_goes_round,
+    limits::past_the_bucket_messages_are_refused_and_nobody_else_gets_them,
+    limits::a_client_that_goes_on_flooding_gets_1008,
+    limits::a_client_within_the_rate_is_never_refused,
+];
+
+/// Stage 8: a graceful shutdown, on a fresh instance of the program each.
+const SHUTDOWN: &[Check] = checks![
+    shutdown::on_sigterm_every_client_gets_1001_and_nothing_sent_is_lost,
+    shutdown::on_sigint_every_client_gets_1001_and_nothing_sent_is_lost,
+    shutdown::a_client_behind_on_its_reading_gets_everything_before_1001,
+    shutdown::once_stopping_it_accepts_no_one,
+    shutdown::clients_that_do_not_answer_the_close_keep_it_no_longer_than_the_close_timeout,
+    shutdown::a_second_signal_exits_at_once,
+];
+
 const NO_LIMIT: Duration = Duration::ZERO;
 
 pub const STEP_01: Stage = Stage {
@@ -251,6 +295,7 @@ pub const STEP_01: Stage = Stage {
         max_message_len: 0,
         max_unsent_bytes: 0,
         chat: Chat::None,
+        ..Spec::NONE
     },
     sections: &[HTTP],
 };
@@ -267,6 +312,7 @@ pub const STEP_02: Stage = Stage {
         max_message_len: 0,
         max_unsent_bytes: 0,
         chat: Chat::None,
+        ..Spec::NONE
     },
     sections: &[HTTP, HANDSHAKE],
 };
@@ -283,6 +329,7 @@ pub const STEP_03: Stage = Stage {
         max_message_len: step_03::ws::MAX_MESSAGE_LEN,
         max_unsent_bytes: 0,
         chat: Chat::None,
+        ..Spec::NONE
     },
     sections: &[HTTP, HANDSHAKE, FRAMES, CONFORMANCE],
 };
@@ -299,6 +346,7 @@ pub const STEP_04: Stage = Stage {
         max_message_len: step_04::ws::MAX_MESSAGE_LEN,
         max_unsent_bytes: step_04::MAX_UNSENT_BYTES,
         chat: Chat::Broadcast,
+        ..Spec::NONE
     },
     sections: &[HTTP, HANDSHAKE, FRAMES, CONFORMANCE, GAME_LOOP],
 };
@@ -315,6 +363,7 @@ pub const STEP_05: Stage = Stage {
         max_message_len: step_05::MAX_CHAT_MESSAGE_LEN,
         max_unsent_bytes: step_05::MAX_UNSENT_BYTES,
         chat: Chat::Json,
+        ..Spec::NONE
     },
     sections: &[HTTP, HANDSHAKE, WEBSOCKET, CHAT, GAME_LOOP_FOR_NAMES],
 };
@@ -331,6 +380,7 @@ pub const STEP_06: Stage = Stage {
         max_message_len: step_06::MAX_CHAT_MESSAGE_LEN,
         max_unsent_bytes: step_06::MAX_UNSENT_BYTES,
         chat: Chat::Json,
+        ..Spec::NONE
     },
     sections: &[HTTP, HANDSHAKE, WEBSOCKET, CHAT, GAME_LOOP_FOR_NAMES, POLL],
 };
@@ -347,6 +397,7 @@ pub const STEP_07: Stage = Stage {
         max_message_len: step_07::MAX_CHAT_MESSAGE_LEN,
         max_unsent_bytes: step_07::MAX_UNSENT_BYTES,
         chat: Chat::Json,
+        ..Spec::NONE
     },
     sections: &[
         HTTP,
@@ -358,6 +409,109 @@ pub const STEP_07: Stage = Stage {
         TURNS,
     ],
 };
+
+// ANCHOR: step_08_spec
+pub const STEP_08: Stage = Stage {
+    package: "step-08",
+    dir: "steps/step-08-production",
+    title: "A server you can leave running",
+    chapter: "ch08-production.md",
+    serve: step_08,
+    spec: Spec {
+        // What stage 7 has too: the checks kept from it use the same
+        // values, so that stage 7's own code, started with the flags below
+        // (which it ignores), passes them all and fails at the first new
+        // check.
+        request_timeout: step_08::REQUEST_TIMEOUT,
+        close_timeout: step_08::CLOSE_TIMEOUT,
+        max_message_len: step_08::MAX_CHAT_MESSAGE_LEN,
+        max_unsent_bytes: step_08::MAX_UNSENT_BYTES,
+        chat: Chat::Json,
+        // Short, so that a heartbeat check takes seconds: a quiet client
+        // is pinged after 1 s, and let go 6 s later. An older check's
+        // client answers the pings whenever it reads (see
+        // `crate::client::answering_pings`), and 7 s in all is more than
+        // any of them spends without reading: chapter 4's quiet WebSocket
+        // beside an unfinished request waits the request timeout (5 s) and
+        // half a second.
+        ping_interval: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(6),
+        // Longer than any older check keeps a WebSocket without joining it
+        // (a close timeout, a deadline of chapter 4, on a loaded machine).
+        join_timeout: Duration::from_secs(5),
+        allowed_origin: "https://chat.example",
+        // Above the 200 clients of chapter 4's check, with room for
+        // whatever an earlier check has not let go of yet; the total above
+        // what one address may hold, so that it takes two to reach it.
+        max_connections: 300,
+        max_connections_per_address: 250,
+        // Above what an older check sends as fast as the echoes come back
+        // (chapter 4's client that never reads: about 270 big messages):
+        // a whole bucket holds them all.
+        max_messages_per_second: 500,
+    },
+    sections: &[
+        HTTP,
+        HANDSHAKE,
+        WEBSOCKET,
+        CHAT,
+        GAME_LOOP_FOR_NAMES,
+        POLL,
+        TURNS,
+        HEARTBEAT,
+        ORIGIN,
+        LIMITS,
+        SHUTDOWN,
+    ],
+};
+
+/// The configuration of stage `$stage` (8 or later) with the values of
+/// `$spec`: the flags its program is started with.
+macro_rules! config_of {
+    ($stage:ident, $spec:expr) => {{
+        let spec = $spec;
+        // Stage 9 has one more field (`redis`), left as the default.
+        #[allow(clippy::needless_update)]
+        $stage::config::Config {
+            request_timeout: spec.request_timeout,
+            close_timeout: spec.close_timeout,
+            ping_interval: spec.ping_interval,
+            idle_timeout: spec.idle_timeout,
+            join_timeout: spec.join_timeout,
+            allowed_origins: vec![spec.allowed_origin.to_string()],
+            max_connections: spec.max_connections,
+            max_connections_per_address: spec.max_connections_per_address,
+            max_messages_per_second: spec.max_messages_per_second as u32,
+            ..Default::default()
+        }
+    }};
+}
+
+/// Stage 8's server, with the values of its spec (the flags its program
+/// is started with). It stops when the other end of `stop` closes, which
+/// is when this function returns: never, in a test.
+fn step_08(listener: TcpListener) -> io::Result<()> {
+    let (stop, _keep_running) = std::os::unix::net::UnixStream::pair()?;
+    step_08::serve(listener, config_of!(step_08, STEP_08.spec), stop)
+}
+// ANCHOR_END: step_08_spec
+
+/// Stage 9 without `--redis` is stage 8 exactly: the same checks, with the
+/// same values. (Its chat over several servers needs a redis-server: see
+/// `tests/redis.rs`, which the grader does not run.)
+pub const STEP_09: Stage = Stage {
+    package: "step-09",
+    dir: "steps/step-09-redis",
+    title: "One chat, many servers: Redis",
+    chapter: "ch09-redis.md",
+    serve: step_09,
+    ..STEP_08
+};
+
+fn step_09(listener: TcpListener) -> io::Result<()> {
+    let (stop, _keep_running) = std::os::unix::net::UnixStream::pair()?;
+    step_09::serve(listener, config_of!(step_09, STEP_09.spec), stop)
+}
 
 // ANCHOR: serve_with_poll
 /// Stage 7 with the interest list of macOS and the BSDs, stage 6's poll(2),
@@ -455,7 +609,7 @@ mod tests {
     /// pass in silence.
     #[test]
     fn the_stage_files_hold_no_test_that_would_never_run() {
-        for number in 1..=6 {
+        for number in 1..=8 {
             let path = repo_root().join(format!("tests/step_0{number}.rs"));
             let text = std::fs::read_to_string(&path).unwrap();
             assert!(

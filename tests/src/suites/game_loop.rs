@@ -86,7 +86,7 @@ impl Chat {
     }
 
     /// The longest text of one message that the chat takes, or 256 KiB.
-    fn big_text_len(self, server: &Server) -> usize {
+    pub(crate) fn big_text_len(self, server: &Server) -> usize {
         (server.max_message_len() - 100).min(256 * 1024)
     }
 }
@@ -345,7 +345,7 @@ pub fn two_hundred_clients_each_get_every_message(server: &Server) {
 /// How many bytes the system's buffers hold for a loopback connection
 /// whose reader does not read: what a client can fall behind before the
 /// server has to keep anything for it.
-fn socket_buffers_hold() -> usize {
+pub(crate) fn socket_buffers_hold() -> usize {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let _reader = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (mut writer, _) = listener.accept().unwrap();

@@ -13,6 +13,10 @@
 //! | [`chat`]       | the JSON chat: names, notices, refusals                     | 5, 6       |
 //! | [`idle`]       | an idle server answers at once                              | 6, 7       |
 //! | [`turns`]      | clients that come and go, or flood, in a loop that touches only the ready | 7 |
+//! | [`heartbeat`]  | pings to quiet clients, the silent let go, the join deadline | 8          |
+//! | [`origin`]     | the `Origin` of an upgrade: 403 for another site's page      | 8          |
+//! | [`limits`]     | connections (503) and messages (a token bucket) per client   | 8          |
+//! | [`shutdown`]   | SIGTERM and SIGINT: 1001 for all, nothing lost, exit 0       | 8          |
 
 pub mod broadcast;
 pub mod chat;
@@ -20,7 +24,11 @@ pub mod conformance;
 pub mod echo;
 pub mod game_loop;
 pub mod handshake;
+pub mod heartbeat;
 pub mod http;
 pub mod idle;
+pub mod limits;
+pub mod origin;
+pub mod shutdown;
 pub mod turns;
 pub mod websocket;
