@@ -105,7 +105,10 @@ fn still_chatting(stream: &mut Conn, name: &str, text: &str) {
 /// for the ping interval: not before, and not much after. It answers with
 /// a pong, and the next ping comes a ping interval after that pong.
 pub fn a_quiet_client_is_pinged_after_the_ping_interval_not_before(server: &Server) {
-    about("RFC 6455, section 5.5.2 (ping)", "ch08-production.md");
+    about(
+        "RFC 6455, section 5.5.2 (ping)",
+        "ch08-production/heartbeats.md#the-rule",
+    );
     let interval = server.ping_interval();
     let (mut ann, quiet_since) = join_seeing_pings(server, "ann");
     let (ping, came) = expect_ping(
@@ -141,7 +144,10 @@ pub fn a_quiet_client_is_pinged_after_the_ping_interval_not_before(server: &Serv
 /// let go within the ping interval and the idle timeout, and the others
 /// hear it leave. Not before: it has the idle timeout to answer the ping.
 pub fn a_client_that_stops_answering_is_dropped_and_the_others_hear_it_leave(server: &Server) {
-    about("RFC 6455, section 5.5.2 (ping)", "ch08-production.md");
+    about(
+        "RFC 6455, section 5.5.2 (ping)",
+        "ch08-production/heartbeats.md#the-rule",
+    );
     let interval = server.ping_interval();
     let idle = server.idle_timeout();
     let (mut ann, _) = join(server.address, "ann");
@@ -186,7 +192,10 @@ pub fn a_client_that_stops_answering_is_dropped_and_the_others_hear_it_leave(ser
 /// A client that answers every ping stays, for longer than the ping
 /// interval and the idle timeout, and a ping interval more.
 pub fn a_client_that_answers_pings_stays_connected(server: &Server) {
-    about("RFC 6455, section 5.5.3 (pong)", "ch08-production.md");
+    about(
+        "RFC 6455, section 5.5.3 (pong)",
+        "ch08-production/heartbeats.md#the-rule",
+    );
     let interval = server.ping_interval();
     let (mut ann, stay) = staying(server);
     let started = Instant::now();
@@ -220,7 +229,10 @@ pub fn a_client_that_answers_pings_stays_connected(server: &Server) {
 /// (the ping waits for a silence of the ping interval, it does not come on
 /// a clock), and it stays, though it never sends a pong.
 pub fn a_client_that_keeps_sending_is_never_pinged(server: &Server) {
-    about("RFC 6455, section 5.5.2 (ping)", "ch08-production.md");
+    about(
+        "RFC 6455, section 5.5.2 (ping)",
+        "ch08-production/heartbeats.md#the-rule",
+    );
     let interval = server.ping_interval();
     let (mut ann, stay) = staying(server);
     let started = Instant::now();
@@ -252,7 +264,10 @@ pub fn a_client_that_keeps_sending_is_never_pinged(server: &Server) {
 /// heartbeat) and counts as being heard from: a client that sends one now
 /// and then, and nothing else, is never pinged and stays.
 pub fn an_unsolicited_pong_counts_as_being_alive(server: &Server) {
-    about("RFC 6455, section 5.5.3 (pong)", "ch08-production.md");
+    about(
+        "RFC 6455, section 5.5.3 (pong)",
+        "ch08-production/heartbeats.md#the-rule",
+    );
     let interval = server.ping_interval();
     let (mut ann, stay) = staying(server);
     let started = Instant::now();
@@ -270,7 +285,7 @@ pub fn an_unsolicited_pong_counts_as_being_alive(server: &Server) {
 pub fn a_websocket_that_never_joins_gets_1008_after_the_join_timeout(server: &Server) {
     about(
         "RFC 6455, section 7.4.1 (1008, policy violation)",
-        "ch08-production.md",
+        "ch08-production/heartbeats.md#joining-in-time",
     );
     let timeout = server.join_timeout();
     let address = server.address;

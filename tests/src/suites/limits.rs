@@ -84,7 +84,10 @@ fn expect_turned_away(mut stream: Conn, why: &str) -> String {
 /// Over the most connections one address may hold, the next from it gets
 /// 503 at once, before it has sent anything.
 pub fn over_the_per_address_limit_a_newcomer_gets_503(server: &Server) {
-    about("RFC 9110, section 15.6.4 (503)", "ch08-production.md");
+    about(
+        "RFC 9110, section 15.6.4 (503)",
+        "ch08-production/limits.md#at-the-door",
+    );
     let address = server.address;
     let limit = server.max_connections_per_address();
     settle();
@@ -99,7 +102,10 @@ pub fn over_the_per_address_limit_a_newcomer_gets_503(server: &Server) {
 /// A newcomer from another address still gets in while one address is at
 /// its limit: the limit is per address.
 pub fn a_client_from_another_address_still_gets_in(server: &Server) {
-    about("RFC 9110, section 15.6.4 (503)", "ch08-production.md");
+    about(
+        "RFC 9110, section 15.6.4 (503)",
+        "ch08-production/limits.md#at-the-door",
+    );
     let address = server.address;
     let limit = server.max_connections_per_address();
     let other = Ipv4Addr::new(127, 0, 0, 2);
@@ -116,7 +122,10 @@ pub fn a_client_from_another_address_still_gets_in(server: &Server) {
 /// While the server turns newcomers away, the clients it holds chat on as
 /// if nothing happened.
 pub fn clients_under_the_limit_never_notice(server: &Server) {
-    about("RFC 9110, section 15.6.4 (503)", "ch08-production.md");
+    about(
+        "RFC 9110, section 15.6.4 (503)",
+        "ch08-production/limits.md#at-the-door",
+    );
     let address = server.address;
     let limit = server.max_connections_per_address();
     settle();
@@ -141,7 +150,10 @@ pub fn clients_under_the_limit_never_notice(server: &Server) {
 
 /// When a client leaves, its slot is free: the next newcomer gets in.
 pub fn a_slot_freed_by_a_leaving_client_can_be_taken_again(server: &Server) {
-    about("RFC 9110, section 15.6.4 (503)", "ch08-production.md");
+    about(
+        "RFC 9110, section 15.6.4 (503)",
+        "ch08-production/limits.md#at-the-door",
+    );
     let address = server.address;
     let limit = server.max_connections_per_address();
     settle();
@@ -170,7 +182,10 @@ pub fn a_slot_freed_by_a_leaving_client_can_be_taken_again(server: &Server) {
 /// even from an address that holds none: one address at its limit, a
 /// second with the rest, and a third turned away.
 pub fn over_the_total_limit_a_newcomer_gets_503(server: &Server) {
-    about("RFC 9110, section 15.6.4 (503)", "ch08-production.md");
+    about(
+        "RFC 9110, section 15.6.4 (503)",
+        "ch08-production/limits.md#at-the-door",
+    );
     let address = server.address;
     let total = server.max_connections();
     let per_address = server.max_connections_per_address().min(total);
@@ -220,7 +235,10 @@ fn ann_and_bob(server: &Server) -> (Conn, Conn) {
 /// A burst of a whole bucket (as many messages as the rate allows in a
 /// second), all at once after a quiet spell, all goes round.
 pub fn a_burst_of_a_whole_bucket_goes_round(server: &Server) {
-    about("(a token bucket)", "ch08-production.md");
+    about(
+        "(a token bucket)",
+        "ch08-production/limits.md#a-token-bucket-for-messages",
+    );
     let rate = server.max_messages_per_second();
     let (mut ann, mut bob) = ann_and_bob(server);
     send_raw(&mut ann, &burst(0, rate));
@@ -241,7 +259,10 @@ pub fn a_burst_of_a_whole_bucket_goes_round(server: &Server) {
 /// its sender, and goes to nobody else; the sender stays, and once its
 /// bucket has refilled, it chats again.
 pub fn past_the_bucket_messages_are_refused_and_nobody_else_gets_them(server: &Server) {
-    about("(a token bucket)", "ch08-production.md");
+    about(
+        "(a token bucket)",
+        "ch08-production/limits.md#a-token-bucket-for-messages",
+    );
     let rate = server.max_messages_per_second();
     let (mut ann, mut bob) = ann_and_bob(server);
     let sent = rate + rate / 2;
@@ -299,7 +320,7 @@ pub fn past_the_bucket_messages_are_refused_and_nobody_else_gets_them(server: &S
 pub fn a_client_that_goes_on_flooding_gets_1008(server: &Server) {
     about(
         "RFC 6455, section 7.4.1 (1008, policy violation)",
-        "ch08-production.md",
+        "ch08-production/limits.md#a-token-bucket-for-messages",
     );
     let rate = server.max_messages_per_second();
     let (mut ann, mut bob) = ann_and_bob(server);
@@ -349,7 +370,10 @@ pub fn a_client_that_goes_on_flooding_gets_1008(server: &Server) {
 /// A client that sends below the rate, for longer than a bucket lasts, is
 /// never refused: the bucket refills as it goes.
 pub fn a_client_within_the_rate_is_never_refused(server: &Server) {
-    about("(a token bucket)", "ch08-production.md");
+    about(
+        "(a token bucket)",
+        "ch08-production/limits.md#a-token-bucket-for-messages",
+    );
     let rate = server.max_messages_per_second();
     let (mut ann, mut bob) = ann_and_bob(server);
     // Four fifths of the rate, ten batches a second, for two seconds: more

@@ -55,7 +55,7 @@ fn expect_accepted(address: SocketAddr, host: &str, origin: Option<&str>) {
 pub fn a_page_from_another_origin_gets_403(server: &Server) {
     about(
         "RFC 6455, section 4.2.2 (Origin) and 10.2",
-        "ch08-production.md",
+        "ch08-production/origin.md#the-cases",
     );
     let address = server.address;
     let host = address.to_string();
@@ -97,7 +97,10 @@ pub fn a_page_from_another_origin_gets_403(server: &Server) {
 /// A page the server itself served may connect: its origin is the scheme
 /// and the `Host` the browser asked for, whatever name that is.
 pub fn a_page_from_the_server_itself_gets_101(server: &Server) {
-    about("RFC 6455, section 4.2.2 (Origin)", "ch08-production.md");
+    about(
+        "RFC 6455, section 4.2.2 (Origin)",
+        "ch08-production/origin.md#the-cases",
+    );
     let address = server.address;
     let host = address.to_string();
     expect_accepted(address, &host, Some(&format!("http://{host}")));
@@ -110,7 +113,10 @@ pub fn a_page_from_the_server_itself_gets_101(server: &Server) {
 /// A page from an origin the server was told to allow (`--allow-origin`)
 /// may connect.
 pub fn a_page_from_an_allowed_origin_gets_101(server: &Server) {
-    about("RFC 6455, section 4.2.2 (Origin)", "ch08-production.md");
+    about(
+        "RFC 6455, section 4.2.2 (Origin)",
+        "ch08-production/origin.md#the-cases",
+    );
     let address = server.address;
     expect_accepted(address, &address.to_string(), Some(server.allowed_origin()));
 }
@@ -118,7 +124,10 @@ pub fn a_page_from_an_allowed_origin_gets_101(server: &Server) {
 /// A request without `Origin` comes from no browser page (curl, a program,
 /// a test): it carries nobody's cookies by surprise, and is let in.
 pub fn a_request_without_origin_gets_101(server: &Server) {
-    about("RFC 6455, section 4.2.2 (Origin)", "ch08-production.md");
+    about(
+        "RFC 6455, section 4.2.2 (Origin)",
+        "ch08-production/origin.md#the-cases",
+    );
     let address = server.address;
     expect_accepted(address, &address.to_string(), None);
 }

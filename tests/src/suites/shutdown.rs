@@ -136,7 +136,7 @@ fn every_client_gets_1001_and_nothing_is_lost(server: &Server, signal: Signal) {
 pub fn on_sigterm_every_client_gets_1001_and_nothing_sent_is_lost(server: &Server) {
     about(
         "RFC 6455, section 7.4.1 (1001, going away)",
-        "ch08-production.md",
+        "ch08-production/shutdown.md#the-turn-that-stops",
     );
     every_client_gets_1001_and_nothing_is_lost(server, Signal::Term);
 }
@@ -145,7 +145,7 @@ pub fn on_sigterm_every_client_gets_1001_and_nothing_sent_is_lost(server: &Serve
 pub fn on_sigint_every_client_gets_1001_and_nothing_sent_is_lost(server: &Server) {
     about(
         "RFC 6455, section 7.4.1 (1001, going away)",
-        "ch08-production.md",
+        "ch08-production/shutdown.md#the-turn-that-stops",
     );
     every_client_gets_1001_and_nothing_is_lost(server, Signal::Int);
 }
@@ -158,7 +158,7 @@ pub fn on_sigint_every_client_gets_1001_and_nothing_sent_is_lost(server: &Server
 pub fn a_client_behind_on_its_reading_gets_everything_before_1001(server: &Server) {
     about(
         "RFC 6455, section 7.4.1 (1001, going away)",
-        "ch08-production.md",
+        "ch08-production/shutdown.md#the-turn-that-stops",
     );
     let close_timeout = server.close_timeout();
     let chat = server.chat();
@@ -205,7 +205,10 @@ pub fn a_client_behind_on_its_reading_gets_everything_before_1001(server: &Serve
 /// its request gets 503 (or is hung up on), and a newcomer cannot connect
 /// (the listener is closed) or is turned away without a WebSocket.
 pub fn once_stopping_it_accepts_no_one(server: &Server) {
-    about("RFC 9110, section 15.6.4 (503)", "ch08-production.md");
+    about(
+        "RFC 9110, section 15.6.4 (503)",
+        "ch08-production/shutdown.md#the-turn-that-stops",
+    );
     let close_timeout = server.close_timeout();
     let mut program = server.launch();
     let address = program.address();
@@ -275,7 +278,7 @@ pub fn clients_that_do_not_answer_the_close_keep_it_no_longer_than_the_close_tim
 ) {
     about(
         "RFC 6455, section 7.1.1 (closing the connection)",
-        "ch08-production.md",
+        "ch08-production/shutdown.md#the-turn-that-stops",
     );
     let close_timeout = server.close_timeout();
     let (mut program, _mute, _deaf, signalled) =
@@ -293,7 +296,7 @@ pub fn clients_that_do_not_answer_the_close_keep_it_no_longer_than_the_close_tim
 pub fn a_second_signal_exits_at_once(server: &Server) {
     about(
         "RFC 6455, section 7.1.1 (closing the connection)",
-        "ch08-production.md",
+        "ch08-production/shutdown.md#the-turn-that-stops",
     );
     let close_timeout = server.close_timeout();
     let (mut program, _mute, _deaf, _) =
