@@ -5,6 +5,9 @@
 #     browser_needs NAME [TOOL...]   # check the tools, npm ci if needed, set
 #                                    # $chromium and $artifacts (for NAME)
 #     stop PID                       # end a process we started, and wait for it
+#     run_browser_tests FILE...      # node --test FILE... (with the environment
+#                                    # the caller exported), status in $status
+#     report_and_exit LOG...         # what went wrong (the LOGs), or "passed"
 #
 # It exits with a message saying what to install if something is missing.
 
@@ -42,4 +45,37 @@ stop() {
     [[ -n ${1:-} ]] || return 0
     kill "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
+}
+
+# Each test has its own time limit; `timeout` is the last resort if something
+# (a browser that will not close, say) hangs anyway. On a timeout, or when we
+# stop it, it ends npm, node and Chromium together. The tests run in the
+# background so that Ctrl-C is handled at once (`wait` returns on a signal):
+# the caller's trap can stop them through $tests_pid.
+run_browser_tests() {
+    (
+        cd "$browser_here"
+        export ARTIFACTS_DIR=$artifacts CHROMIUM=$chromium
+        exec timeout --kill-after=10 180 npm test --silent -- "$@"
+    ) &
+    tests_pid=$!
+    status=0
+    wait "$tests_pid" || status=$?
+    tests_pid=
+}
+
+report_and_exit() {
+    if [[ $status -ne 0 ]]; then
+        [[ $status -eq 124 ]] && echo "error: the browser tests took longer than 180 s and were stopped" >&2
+        echo "==> FAILED ($status). What the servers printed:" >&2
+        local log
+        for log in "$@"; do
+            echo "--- $log" >&2
+            cat "$log" >&2
+        done
+    else
+        echo "==> passed"
+    fi
+    echo "==> logs and screenshots: $artifacts"
+    exit "$status"
 }

@@ -103,27 +103,8 @@ for log in "$log_a" "$log_b"; do
     fi
 done
 
-(
-    cd "$here"
-    export SERVER_URL=$url_a SERVER_LOG=$log_a SERVER_URL_B=$url_b SERVER_LOG_B=$log_b
-    export REDIS_PID=$redis_pid ARTIFACTS_DIR=$artifacts CHROMIUM=$chromium
-    exec timeout --kill-after=10 180 npm test --silent -- step-09-redis.test.mjs
-) &
-tests_pid=$!
-status=0
-wait "$tests_pid" || status=$?
-tests_pid=
-
+export SERVER_URL=$url_a SERVER_LOG=$log_a SERVER_URL_B=$url_b SERVER_LOG_B=$log_b
+export REDIS_PID=$redis_pid
+run_browser_tests step-09-redis.test.mjs
 cleanup
-if [[ $status -ne 0 ]]; then
-    [[ $status -eq 124 ]] && echo "error: the browser tests took longer than 180 s and were stopped" >&2
-    echo "==> FAILED ($status). What the servers printed:" >&2
-    for log in "$log_a" "$log_b"; do
-        echo "--- $log" >&2
-        cat "$log" >&2
-    done
-else
-    echo "==> passed"
-fi
-echo "==> logs and screenshots: $artifacts"
-exit "$status"
+report_and_exit "$log_a" "$log_b"

@@ -56,27 +56,7 @@ start_stage "$step" "$server_log" "${stage_args[@]}" || exit 1
 url=$stage_url
 
 # --- Run the tests ---------------------------------------------------------------
-# Each test has its own time limit; `timeout` is the last resort if something
-# (a browser that will not close, say) hangs anyway. On a timeout, or when we
-# stop it, it ends npm, node and Chromium together. The tests run in the
-# background so that Ctrl-C is handled at once (`wait` returns on a signal).
-(
-    cd "$here"
-    export SERVER_URL=$url SERVER_LOG=$server_log SERVER_PID=$stage_pid ARTIFACTS_DIR=$artifacts CHROMIUM=$chromium
-    exec timeout --kill-after=10 180 npm test --silent -- lib.test.mjs "$step.test.mjs"
-) &
-tests_pid=$!
-status=0
-wait "$tests_pid" || status=$?
-tests_pid=
-
+export SERVER_URL=$url SERVER_LOG=$server_log SERVER_PID=$stage_pid
+run_browser_tests lib.test.mjs "$step.test.mjs"
 cleanup
-if [[ $status -ne 0 ]]; then
-    [[ $status -eq 124 ]] && echo "error: the browser tests took longer than 180 s and were stopped" >&2
-    echo "==> FAILED ($status). What the server printed ($server_log):" >&2
-    cat "$server_log" >&2
-else
-    echo "==> passed"
-fi
-echo "==> server log and screenshots: $artifacts"
-exit "$status"
+report_and_exit "$server_log"

@@ -142,9 +142,24 @@ pub fn binary(package: &str) -> std::path::PathBuf {
     profile_dir.join(format!("{package}{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// Every flag the program of stage 8 takes, and of the stages after it.
+const FLAGS: &[&str] = &[
+    "--ping-interval",
+    "--idle-timeout",
+    "--join-timeout",
+    "--request-timeout",
+    "--close-timeout",
+    "--allow-origin",
+    "--max-connections",
+    "--max-connections-per-address",
+    "--max-messages-per-second",
+    "--help",
+];
+
 /// The program of a stage from 8 on: `--help` exits with 0 and names every
-/// flag of `flags`, and those its checks start it with.
-pub fn help_lists_every_flag(stage: &Stage, flags: &[&str]) {
+/// flag of stage 8, those of `more` (the stage's own), and those its checks
+/// start it with.
+pub fn help_lists_every_flag(stage: &Stage, more: &[&str]) {
     let output = Command::new(binary(stage.package))
         .arg("--help")
         .output()
@@ -153,7 +168,12 @@ pub fn help_lists_every_flag(stage: &Stage, flags: &[&str]) {
     let help = String::from_utf8_lossy(&output.stdout);
     let spec_flags = stage.spec.flags();
     let given = spec_flags.iter().filter(|flag| flag.starts_with("--"));
-    for flag in flags.iter().copied().chain(given.map(String::as_str)) {
+    for flag in FLAGS
+        .iter()
+        .chain(more)
+        .copied()
+        .chain(given.map(String::as_str))
+    {
         assert!(
             help.lines()
                 .any(|line| line.trim_start().split([' ', ',']).any(|word| word == flag)),
