@@ -13,6 +13,7 @@ ws_tests::main!(
         the_page_is_stage_8s,
         help_lists_every_flag,
         an_unknown_flag_exits_with_2_and_says_which,
+        a_flood_over_the_limit_leaves_room_for_others,
     ]
 );
 
@@ -28,4 +29,8 @@ fn help_lists_every_flag(_: &Server) {
 
 fn an_unknown_flag_exits_with_2_and_says_which(_: &Server) {
     program::an_unknown_flag_exits_with_2_and_says_which("step-08");
+}
+
+fn a_flood_over_the_limit_leaves_room_for_others(_: &Server) {
+    suites::limits::a_flood_over_the_limit_leaves_room_for_others("step-08");
 }

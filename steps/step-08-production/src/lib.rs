@@ -321,9 +321,18 @@ impl Door {
     }
 }
 
+// ANCHOR: turning_away
+/// The most newcomers being turned away at once. Each holds a descriptor
+/// until it has read its 503 and hung up, or the close timeout has passed:
+/// without a cap, an address over its limit that never reads could still
+/// take every descriptor, only more slowly. Past it, a newcomer over a
+/// limit is dropped unanswered.
+const MAX_TURNING_AWAY: usize = 64;
+// ANCHOR_END: turning_away
+
 /// Accepts everyone who is waiting to connect, without waiting for anyone.
 /// One over a limit is answered 503, so that it knows to come back later,
-/// rather than dropped. Fails if `accept` does, for example with too many
+/// rather than dropped (unless too many are being turned away already). Fails if `accept` does, for example with too many
 /// open files.
 fn accept_new_clients(
     listener: &TcpListener,
@@ -334,17 +343,26 @@ fn accept_new_clients(
 ) -> io::Result<()> {
     loop {
         match listener.accept() {
-            Ok((stream, peer)) => match Client::new(stream, peer, limits) {
-                Ok(mut client) => {
-                    if let Some(why) = door.refusal(clients, peer) {
-                        client.refuse(&why);
-                    }
-                    if let Err(error) = clients.insert(client, sockets) {
-                        log!("{peer}: cannot wait for its socket: {error}");
-                    }
+            Ok((stream, peer)) => {
+                let refusal = door.refusal(clients, peer);
+                if refusal.is_some() && clients.turning_away() >= MAX_TURNING_AWAY {
+                    log!("{peer}: dropped unanswered: {MAX_TURNING_AWAY} turned away already");
+                    continue; // dropping `stream` closes it
                 }
-                Err(error) => log!("{peer}: cannot serve: {error}"),
-            },
+                let mut client = match Client::new(stream, peer, limits) {
+                    Ok(client) => client,
+                    Err(error) => {
+                        log!("{peer}: cannot serve: {error}");
+                        continue;
+                    }
+                };
+                if let Some(why) = refusal {
+                    client.refuse(&why);
+                }
+                if let Err(error) = clients.insert(client, sockets) {
+                    log!("{peer}: cannot wait for its socket: {error}");
+                }
+            }
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(error) => return Err(error),
         }

@@ -20,7 +20,7 @@
 
 use std::io;
 use std::os::fd::{IntoRawFd, RawFd};
-use std::os::raw::c_int;
+use std::os::raw::{c_int, c_ulong};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -44,17 +44,27 @@ const SA_RESTART: c_int = 0x0002;
 /// wrong guess here would make the system read the wrong bytes as the
 /// handler's address: each layout is written out from the system's
 /// headers.
-#[cfg(target_os = "linux")]
+#[cfg(all(
+    target_os = "linux",
+    not(any(target_arch = "mips", target_arch = "mips64"))
+))]
 #[repr(C)]
 struct SigAction {
     /// The handler's address.
     handler: usize,
-    /// Signals blocked while the handler runs: 1024 bits in glibc and musl.
-    mask: [u64; 16],
+    /// Signals blocked while the handler runs: 1024 bits in glibc and musl,
+    /// as an array of `unsigned long` (which is what sets its alignment:
+    /// `[u64; 16]` would be wrong on 32-bit ARM, where it moves the fields
+    /// after it by 4 bytes).
+    mask: [c_ulong; 1024 / c_ulong::BITS as usize],
     flags: c_int,
     /// Used by the C library itself.
     restorer: usize,
 }
+
+// MIPS puts the flags first: a layout nobody here could test.
+#[cfg(all(target_os = "linux", any(target_arch = "mips", target_arch = "mips64")))]
+compile_error!("struct sigaction on MIPS Linux is laid out differently: see signal.rs");
 
 #[cfg(any(target_os = "macos", target_os = "ios", target_os = "openbsd"))]
 #[repr(C)]
@@ -86,6 +96,22 @@ unsafe extern "C" {
     #[cfg_attr(target_os = "netbsd", link_name = "__sigaction14")]
     fn sigaction(signal: c_int, action: *const SigAction, old: *mut SigAction) -> c_int;
     fn write(fd: c_int, buffer: *const u8, count: usize) -> isize;
+    /// Where this thread's `errno` lives.
+    #[cfg_attr(target_os = "linux", link_name = "__errno_location")]
+    #[cfg_attr(
+        any(
+            target_os = "macos",
+            target_os = "ios",
+            target_os = "freebsd",
+            target_os = "dragonfly"
+        ),
+        link_name = "__error"
+    )]
+    #[cfg_attr(
+        any(target_os = "openbsd", target_os = "netbsd"),
+        link_name = "__errno"
+    )]
+    fn errno_location() -> *mut c_int;
 }
 // ANCHOR_END: sigaction
 
@@ -98,16 +124,20 @@ static WAKE_UP: AtomicI32 = AtomicI32::new(-1);
 /// Runs when SIGINT or SIGTERM arrives: writes one byte, and nothing else.
 /// The socket is nonblocking: if a flood of signals filled it, the write
 /// fails, which is fine, since the loop has bytes to wake up for already.
-/// (`write` may change `errno`, which the code the signal interrupted may
-/// be about to read; nothing in this program reads `errno` between a
-/// system call and its error, as std reads it at once.)
+/// A failed `write` sets `errno`, and the code the signal interrupted may
+/// be between a system call of its own and reading that call's `errno`:
+/// the handler puts it back as it found it.
 extern "C" fn on_stop_signal(_signal: c_int) {
     let fd = WAKE_UP.load(Ordering::Relaxed);
     if fd >= 0 {
         // SAFETY: `write` is async-signal-safe, and reads one byte from a
-        // static.
+        // static; `errno_location` returns this thread's `errno`, valid
+        // for as long as the thread runs.
         unsafe {
+            let errno = errno_location();
+            let saved = *errno;
             write(fd, b"!".as_ptr(), 1);
+            *errno = saved;
         }
     }
 }

@@ -186,6 +186,11 @@ impl Clients {
         self.connections_from.get(&ip).copied().unwrap_or(0)
     }
 
+    /// How many clients we are turning away: here, but not counted.
+    pub fn turning_away(&self) -> usize {
+        self.slots.len() - self.free.len() - self.connections
+    }
+
     /// Every client's token, for a turn that must look at all of them.
     pub fn tokens(&self) -> Vec<Token> {
         self.iter().map(|(token, _)| token).collect()

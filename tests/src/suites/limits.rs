@@ -400,3 +400,45 @@ pub fn a_client_within_the_rate_is_never_refused(server: &Server) {
     }
     assert!(sent > rate, "more than a bucket in all: {sent}");
 }
+
+// ANCHOR: turning_away
+/// Not a check of the list (what a server does past its descriptors is its
+/// own business), but of the book's program `package`, allowed 128 open
+/// files, one connection per address, and a long close timeout: a flood of
+/// connections from one address that never read their 503 must not take
+/// the descriptors that others need. Only so many are turned away at once;
+/// past that, the flood is dropped unanswered, and a client from another
+/// address gets in at once, not once the close timeout has freed them.
+pub fn a_flood_over_the_limit_leaves_room_for_others(package: &str) {
+    let mut command = std::process::Command::new("bash");
+    command
+        .args(["-c", r#"ulimit -n 128 && exec "$0" 127.0.0.1:0 "$@""#])
+        .arg(program::binary(package))
+        .args([
+            "--max-connections-per-address",
+            "1",
+            "--close-timeout",
+            "30",
+        ]);
+    let program = Program::spawn(command);
+    let address = program.address;
+    let Ok(other) = Conn::open_from(Ipv4Addr::new(127, 0, 0, 2), address) else {
+        return; // no second address here: nothing to check it with
+    };
+    drop(other);
+    let _in = ws_handshake(address);
+    // More than the program has descriptors, none of them ever read.
+    let flood: Vec<Conn> = (0..200).map(|_| connect(address)).collect();
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let stream = Conn::open_from(Ipv4Addr::new(127, 0, 0, 2), address).unwrap();
+    let _other = ws_handshake_over(stream, address);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "a client from another address waited {waited:?} to get in: the flood turned away \
+         from the first took the descriptors"
+    );
+    drop(flood);
+}
+// ANCHOR_END: turning_away
