@@ -431,8 +431,11 @@ fn the_chat_survives_redis_going_away() {
 
     redis.restart();
     let start = Instant::now();
+    // The next attempt within 3.2 s (the back-off has doubled five times),
+    // then five seconds up before the clients are told (`STEADY_AFTER`),
+    // and up to a heartbeat more.
     for chatter in [&mut ann, &mut amy, &mut bob] {
-        let notice = chatter.next_within(Duration::from_secs(10)).expect("back");
+        let notice = chatter.next_within(Duration::from_secs(15)).expect("back");
         assert!(field(&notice, "text").contains("in touch"));
     }
     println!("cross-server chat back after {:?}", start.elapsed());
@@ -540,6 +543,97 @@ fn a_server_stopped_with_sigterm_says_goodbye_across_servers() {
     );
 }
 // ANCHOR_END: test_sigterm
+
+// ANCHOR: test_redis_stalls
+/// Asks the Redis at `address` one command over a connection of its own,
+/// and returns what it answered, as text, once it has stopped sending.
+fn ask_redis(address: &str, parts: &[&str]) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.write_all(&step_09::resp::command(parts)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer); // until it is quiet
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The process id of the Redis at `address`, as its `INFO` says.
+fn redis_pid(address: &str) -> String {
+    let info = ask_redis(address, &["INFO", "server"]);
+    let line = info.lines().find(|line| line.starts_with("process_id:"));
+    line.expect("INFO gives the process id")["process_id:".len()..].to_string()
+}
+
+fn signal(pid: &str, signal: &str) {
+    let status = Command::new("kill").args([signal, pid]).status().unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// A Redis that stops answering but keeps its connections open (stopped
+/// with SIGSTOP, as a frozen machine would be): the server notices within
+/// a few seconds, says so, and refuses a join that was waiting for Redis
+/// with a reason, rather than leaving it until the join timeout.
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test -p ws-tests --test redis -- --ignored"]
+fn a_redis_that_stops_answering_is_noticed() {
+    let redis = RedisServer::start();
+    let pid = redis_pid(&redis.address());
+    let a = ChatServer::start_with("127.0.0.1:0", &redis, &["--join-timeout", "20"]);
+    let mut ann = Chatter::connect(a.address);
+    users(&ann.join("ann"));
+    signal(&pid, "-STOP");
+    let stopped = Instant::now();
+    let mut carl = Chatter::connect(a.address);
+    carl.send(r#"{"type":"join","name":"carl"}"#);
+    // Three seconds for an answer (`REPLY_TIMEOUT`), after a heartbeat.
+    let refused = carl.next_within(Duration::from_secs(6));
+    signal(&pid, "-CONT");
+    let refused = refused.expect("an answer well before the join timeout");
+    assert_eq!(
+        field(&refused, "reason"),
+        "cannot join now: lost contact with Redis"
+    );
+    println!("join refused {:?} after SIGSTOP", stopped.elapsed());
+    let notice = ann.next();
+    assert!(field(&notice, "text").contains("out of reach"));
+    a.wait_for_log("redis: Redis stopped answering; trying again", 1);
+}
+
+/// A Redis that drops us again and again right after subscribing us (here
+/// `CLIENT KILL TYPE pubsub` every 300 ms): the server backs off as if it
+/// had never connected, and its clients are told once that the other
+/// servers are out of reach, and once that they are back, when the link
+/// has held for a while.
+#[test]
+#[ignore = "needs redis-server: apt-get install redis-server, then cargo test -p ws-tests --test redis -- --ignored"]
+fn a_redis_that_keeps_dropping_us_is_not_a_storm() {
+    let redis = RedisServer::start();
+    let a = ChatServer::start("127.0.0.1:0", &redis);
+    let mut ann = Chatter::connect(a.address);
+    users(&ann.join("ann"));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(4) {
+        ask_redis(&redis.address(), &["CLIENT", "KILL", "TYPE", "pubsub"]);
+        thread::sleep(Duration::from_millis(100)); // 300 ms with the answer
+    }
+    let reconnects = a.log_count("the chat crosses servers") - 1;
+    println!("{reconnects} reconnects in 4 s of drops");
+    // Waits of 0.1, 0.2, 0.4, 0.8, 1.6 s at most, less jitter: 6 tries at
+    // most. Starting again from 0.1 s at each drop would be a dozen.
+    assert!(reconnects <= 7, "{reconnects} reconnects in 4 s");
+    let notice = ann.next();
+    assert!(field(&notice, "text").contains("out of reach"));
+    let back = ann.next_within(Duration::from_secs(12)).expect("back");
+    assert!(
+        field(&back, "text").contains("in touch"),
+        "{}",
+        json::encode(&back)
+    );
+    expect_silence(&mut ann, Duration::from_millis(300));
+}
+// ANCHOR_END: test_redis_stalls
 
 // ANCHOR: test_stage_8
 /// Stage 8's rules hold on a server with `--redis`: a silent client is

@@ -104,7 +104,7 @@ fn step_09_redis_away() -> String {
     a.wait_for("Connection refused (os error 111); trying again in ...ms");
     a.wait_for("Connection refused (os error 111); trying again in ...ms");
     redis.restart();
-    a.wait_for("events of ours never reached the other servers");
+    a.wait_for("of ours never reached the other servers");
     read_text(&mut alice); // notice: in touch again
     join_as(&mut cy, "cy");
     read_text(&mut alice);

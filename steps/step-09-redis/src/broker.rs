@@ -72,6 +72,22 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 /// machine that has vanished gets no answer at all, and the system would
 /// keep trying for minutes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long Redis may take to answer a command. A Redis that was stopped
+/// (SIGSTOP, a frozen machine) keeps its connections open, and only the
+/// silence says something is wrong: while up, a heartbeat asks something
+/// every second, so a Redis that stops answering is noticed within this
+/// and a heartbeat, and the claims that wait for it fail with a clear
+/// reason instead of waiting for the join timeout.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long the connections must stay up before we count Redis back for
+/// good: only then does the next failure wait [`FIRST_RETRY`] again, and
+/// are the clients told that the chat crosses servers again. A Redis that
+/// accepts, subscribes us and drops us a moment later, again and again,
+/// would otherwise be asked ten times a second, and every client told so
+/// twice each time.
+const STEADY_AFTER: Duration = SERVER_TIMEOUT;
 // ANCHOR_END: timings
 
 /// The most bytes we read from one connection in one turn, as for clients.
@@ -80,6 +96,13 @@ const MAX_READ_PER_TURN: usize = 256 * 1024;
 /// The most bytes we keep for Redis that its socket has not taken: past
 /// this, Redis is not keeping up, and we start again rather than hold more.
 const MAX_UNSENT_BYTES: usize = 8 * 1024 * 1024;
+
+/// The most bytes we keep from Redis that are not a whole value yet: the
+/// longest value we accept (a bulk string of [`resp::MAX_BULK_LEN`] inside
+/// a message) and room for its headers. A value that goes on past this is
+/// not one Redis would send us: the link has failed, and we start again
+/// rather than hold more.
+const MAX_UNPARSED_BYTES: usize = resp::MAX_BULK_LEN + 64 * 1024;
 
 // ANCHOR: news
 /// What the chat must act on, from the other servers or about them.
@@ -98,9 +121,11 @@ pub enum News {
         name: String,
         outcome: ClaimOutcome,
     },
-    /// Subscribed: the chat crosses servers again.
+    /// The chat crosses servers again: the link has held for
+    /// [`STEADY_AFTER`] since a [`News::Disconnected`].
     Connected,
-    /// Redis went away: the chat stops at this server's door for now.
+    /// Redis went away: the chat stops at this server's door for now. Once
+    /// until the next [`News::Connected`], however often the link drops.
     Disconnected(String),
 }
 
@@ -128,7 +153,7 @@ pub struct Broker {
     commands: Link,
     state: State,
     /// What each reply on `commands` answers, oldest first.
-    waiting: VecDeque<Reply>,
+    waiting: VecDeque<Awaited>,
     /// Our members, in the order they joined, as the others should know them.
     members: Vec<String>,
     /// The other servers we hear from, by id.
@@ -139,6 +164,9 @@ pub struct Broker {
     next_claim: u64,
     /// Events we could not publish since Redis went away.
     unsent_events: usize,
+    /// The clients were told that the other servers are out of reach, and
+    /// not yet that they are back (see [`STEADY_AFTER`]).
+    told_out_of_reach: bool,
     /// The server is stopping: no heartbeat, no new attempt to connect.
     stopping: bool,
 }
@@ -156,8 +184,24 @@ enum State {
         backoff: Duration,
         subscribed: bool,
     },
-    /// Both connected, subscribed: the chat crosses servers.
-    Up { next_heartbeat: Instant },
+    /// Both connected, subscribed: the chat crosses servers. Up `since`,
+    /// after waiting `backoff`: it counts again if Redis drops us before
+    /// [`STEADY_AFTER`].
+    Up {
+        next_heartbeat: Instant,
+        since: Instant,
+        backoff: Duration,
+    },
+}
+
+/// A command sent on `commands`, waiting for its reply.
+struct Awaited {
+    reply: Reply,
+    /// When we asked: Redis must have answered by [`REPLY_TIMEOUT`] later.
+    asked: Instant,
+    /// Where its last byte is in all we gave `commands` to send: it has
+    /// left once `commands.sent` reaches it (see [`Broker::go_down`]).
+    end: u64,
 }
 
 /// What a reply on `commands` answers.
@@ -209,6 +253,7 @@ impl Broker {
             news: Vec::new(),
             next_claim: 0,
             unsent_events: 0,
+            told_out_of_reach: false,
             stopping: false,
         }
     }
@@ -254,24 +299,30 @@ impl Broker {
     // ANCHOR: next_deadline
     /// When the loop must wake up for us, ready or not: to connect again,
     /// to give up connecting, for the next heartbeat, to count a silent
-    /// server gone, or at once if there is news.
+    /// server gone, to give up on a Redis that does not answer, or at once
+    /// if there is news.
     pub fn next_deadline(&self) -> Option<Instant> {
         if !self.news.is_empty() {
             return Some(Instant::now());
         }
+        // The oldest command is answered first: its deadline is the first.
+        let reply_due = self
+            .waiting
+            .front()
+            .map(|awaited| awaited.asked + REPLY_TIMEOUT);
         if self.stopping {
-            return None; // only the answers to our goodbyes matter now
+            return reply_due; // only the answers to our goodbyes matter now
         }
         let own = match self.state {
             State::Down { retry_at, .. } => retry_at,
             State::Connecting { deadline, .. } => deadline,
-            State::Up { next_heartbeat } => next_heartbeat,
+            State::Up { next_heartbeat, .. } => next_heartbeat,
         };
         let silences = self
             .servers
             .values()
             .map(|server| server.last_heard + SERVER_TIMEOUT);
-        silences.chain([own]).min()
+        silences.chain([own]).chain(reply_due).min()
     }
     // ANCHOR_END: next_deadline
 
@@ -298,6 +349,10 @@ impl Broker {
             }
         }
         let now = Instant::now();
+        let oldest = self.waiting.front().map(|awaited| awaited.asked);
+        if oldest.is_some_and(|asked| now >= asked + REPLY_TIMEOUT) {
+            self.go_down("Redis stopped answering", sockets);
+        }
         if self.stopping {
             return std::mem::take(&mut self.news);
         }
@@ -309,7 +364,7 @@ impl Broker {
             State::Connecting { deadline, .. } if now >= deadline => {
                 self.go_down("took too long to connect", sockets);
             }
-            State::Up { next_heartbeat } if now >= next_heartbeat => self.heartbeat(now),
+            State::Up { next_heartbeat, .. } if now >= next_heartbeat => self.heartbeat(now),
             _ => {}
         }
         std::mem::take(&mut self.news)
@@ -345,37 +400,52 @@ impl Broker {
     /// before, up to [`MAX_RETRY`], so that a Redis that is down is not
     /// asked a thousand times a second; and a random part of it less, so
     /// that servers that lost Redis together do not all come back at the
-    /// same instant, and again at the next, in lock-step.
+    /// same instant, and again at the next, in lock-step. Being up counts
+    /// as a success only after [`STEADY_AFTER`]: a link dropped sooner is
+    /// one more failure in the row.
     fn go_down(&mut self, reason: &str, sockets: &mut impl InterestList) {
-        self.subscriber.close(sockets);
-        self.commands.close(sockets);
-        for reply in std::mem::take(&mut self.waiting) {
-            if let Reply::Claim { token, claim, name } = reply {
-                let outcome = ClaimOutcome::Failed("lost contact with Redis".to_string());
-                self.news.push(News::Claim {
-                    token,
-                    claim,
-                    name,
-                    outcome,
-                });
+        // What is still in `commands`'s output never left: those events
+        // never reached the other servers. (One that left but was not
+        // answered may have: Redis may have passed it on, then gone.)
+        let sent = self.commands.sent;
+        for awaited in std::mem::take(&mut self.waiting) {
+            match awaited.reply {
+                Reply::Claim { token, claim, name } => {
+                    let outcome = ClaimOutcome::Failed("lost contact with Redis".to_string());
+                    self.news.push(News::Claim {
+                        token,
+                        claim,
+                        name,
+                        outcome,
+                    });
+                }
+                Reply::Nothing if awaited.end > sent => self.unsent_events += 1,
+                _ => {}
             }
         }
+        self.subscriber.close(sockets);
+        self.commands.close(sockets);
+        let now = Instant::now();
         let backoff = match self.state {
-            State::Up { .. } => {
-                self.news.push(News::Disconnected(reason.to_string()));
-                FIRST_RETRY
-            }
-            State::Connecting { backoff, .. } | State::Down { backoff, .. } => {
-                (backoff * 2).clamp(FIRST_RETRY, MAX_RETRY)
-            }
+            State::Up { since, .. } if now >= since + STEADY_AFTER => FIRST_RETRY,
+            State::Up { backoff, .. }
+            | State::Connecting { backoff, .. }
+            | State::Down { backoff, .. } => (backoff * 2).clamp(FIRST_RETRY, MAX_RETRY),
         };
+        // The clients hear of it once, not at each drop of a Redis that
+        // keeps dropping us: they were told it is back only once it had
+        // stayed up (see `heartbeat`).
+        if self.is_up() && !self.told_out_of_reach {
+            self.told_out_of_reach = true;
+            self.news.push(News::Disconnected(reason.to_string()));
+        }
         // Between half of `backoff` and all of it ("equal jitter"). A new
         // `RandomState` is seeded anew: std's own random numbers.
         let random = RandomState::new().hash_one(()) % 1024;
         let wait = backoff.mul_f64(0.5 + random as f64 / 2048.0);
         log!("redis: {reason}; trying again in {wait:.0?}");
         self.state = State::Down {
-            retry_at: Instant::now() + wait,
+            retry_at: now + wait,
             backoff,
         };
     }
@@ -415,7 +485,12 @@ impl Broker {
     /// is here, ask for theirs, and refresh (or claim again) our names,
     /// which a Redis that restarted no longer has.
     fn become_up_if_ready(&mut self) {
-        let State::Connecting { subscribed, .. } = self.state else {
+        let State::Connecting {
+            subscribed,
+            backoff,
+            ..
+        } = self.state
+        else {
             return;
         };
         if !(subscribed && self.commands.connected) {
@@ -424,13 +499,15 @@ impl Broker {
         let now = Instant::now();
         self.state = State::Up {
             next_heartbeat: now,
+            since: now,
+            backoff,
         };
         log!("redis: subscribed to {CHANNEL:?}; the chat crosses servers");
         if self.unsent_events > 0 {
             let count = std::mem::take(&mut self.unsent_events);
-            log!("redis: {count} events of ours never reached the other servers");
+            let events = if count == 1 { "event" } else { "events" };
+            log!("redis: {count} {events} of ours never reached the other servers");
         }
-        self.news.push(News::Connected);
         self.publish_members(true);
         self.heartbeat(now);
     }
@@ -467,7 +544,7 @@ impl Broker {
     // ANCHOR: on_reply
     /// A reply on `commands`: it answers the oldest command not answered.
     fn on_reply(&mut self, value: Value) -> io::Result<()> {
-        let Some(reply) = self.waiting.pop_front() else {
+        let Some(Awaited { reply, .. }) = self.waiting.pop_front() else {
             return Err(protocol_error(format!("a reply to no command: {value:?}")));
         };
         match (reply, value) {
@@ -562,7 +639,10 @@ impl Broker {
 
     // ANCHOR: heartbeat
     /// Every [`HEARTBEAT`]: who is here, for the others, and our names
-    /// kept for another [`NAME_TTL`].
+    /// kept for another [`NAME_TTL`]. And once Redis has stayed up for
+    /// [`STEADY_AFTER`], the clients told it was out of reach hear that it
+    /// is back: up to a heartbeat late, and once, however often it dropped
+    /// us before.
     fn heartbeat(&mut self, now: Instant) {
         self.publish_members(false);
         let ttl = NAME_TTL.as_millis().to_string();
@@ -570,9 +650,18 @@ impl Broker {
             let key = name_key(&name);
             self.send(&["PEXPIRE", &key, &ttl], Reply::Refresh { name });
         }
-        self.state = State::Up {
-            next_heartbeat: now + HEARTBEAT,
-        };
+        if let State::Up {
+            next_heartbeat,
+            since,
+            ..
+        } = &mut self.state
+        {
+            *next_heartbeat = now + HEARTBEAT;
+            if self.told_out_of_reach && now >= *since + STEADY_AFTER {
+                self.told_out_of_reach = false;
+                self.news.push(News::Connected);
+            }
+        }
     }
 
     /// The others count a server gone when it has been silent for
@@ -690,7 +779,11 @@ impl Broker {
     /// Queues a command on `commands`, and what its reply answers.
     fn send(&mut self, parts: &[&str], reply: Reply) {
         self.commands.queue(&resp::command(parts));
-        self.waiting.push_back(reply);
+        self.waiting.push_back(Awaited {
+            reply,
+            asked: Instant::now(),
+            end: self.commands.queued,
+        });
     }
     // ANCHOR_END: publish
 }
@@ -805,6 +898,10 @@ struct Link {
     input: Vec<u8>,
     /// Bytes for Redis that its socket has not taken yet.
     output: Vec<u8>,
+    /// How many bytes we gave it to send, and how many its socket took,
+    /// since it connected: what lies between is still in `output`.
+    queued: u64,
+    sent: u64,
 }
 
 impl Link {
@@ -817,6 +914,8 @@ impl Link {
             interest: Interest::NONE,
             input: Vec::new(),
             output: Vec::new(),
+            queued: 0,
+            sent: 0,
         }
     }
 
@@ -836,7 +935,12 @@ impl Link {
 
     /// The socket is ready. If it was connecting, the connect is over: did
     /// it work? Then reads what has come, and returns whether it has just
-    /// connected, and every whole value read.
+    /// connected, and every whole value read. More than
+    /// [`MAX_UNPARSED_BYTES`] left over that is not a whole value is an
+    /// error: Redis never sends one that long, and we would hold it all.
+    /// (An unfinished value is parsed again from its start at each read,
+    /// and the whole bulk strings of an unfinished array copied again: this
+    /// limit bounds that work too, to a few megabytes a read.)
     fn on_ready(&mut self) -> io::Result<(bool, Vec<Value>)> {
         let Some(stream) = &mut self.stream else {
             return Ok((false, Vec::new()));
@@ -865,11 +969,17 @@ impl Link {
             used += len;
         }
         self.input.drain(..used);
+        if self.input.len() > MAX_UNPARSED_BYTES {
+            return Err(protocol_error(format!(
+                "Redis sent over {MAX_UNPARSED_BYTES} bytes that are not a whole value yet"
+            )));
+        }
         Ok((just_connected, values))
     }
 
     fn queue(&mut self, bytes: &[u8]) {
         self.output.extend_from_slice(bytes);
+        self.queued += bytes.len() as u64;
     }
 
     /// Writes what the socket takes without waiting, then waits for what
@@ -885,6 +995,7 @@ impl Link {
             match stream.write(&self.output) {
                 Ok(count) => {
                     self.output.drain(..count);
+                    self.sent += count as u64;
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -918,6 +1029,7 @@ impl Link {
         self.interest = Interest::NONE;
         self.input.clear();
         self.output.clear();
+        (self.queued, self.sent) = (0, 0);
     }
 }
 // ANCHOR_END: link
@@ -966,6 +1078,7 @@ fn connect_without_waiting(address: SocketAddr) -> io::Result<TcpStream> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::BorrowedFd;
 
     fn server() -> Server {
         Server {
@@ -1019,5 +1132,146 @@ mod tests {
     #[test]
     fn server_ids_differ_even_in_one_process() {
         assert_ne!(new_server_id(), new_server_id());
+    }
+
+    /// An interest list for a broker whose links hold no socket.
+    struct NoSockets;
+
+    impl InterestList for NoSockets {
+        fn add(&mut self, _: BorrowedFd, _: Token, _: Interest) -> io::Result<()> {
+            Ok(())
+        }
+        fn modify(&mut self, _: BorrowedFd, _: Token, _: Interest) -> io::Result<()> {
+            Ok(())
+        }
+        fn delete(&mut self, _: BorrowedFd) -> io::Result<()> {
+            Ok(())
+        }
+        fn wait(&mut self, _: &mut Vec<Event>, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A broker that is up since `since`, without sockets (what it sends
+    /// stays in `commands`'s output), and no heartbeat due for an hour.
+    fn broker_up_since(since: Instant) -> Broker {
+        let mut broker = Broker::new("127.0.0.1:1".parse().unwrap(), [1, 2]);
+        broker.state = State::Up {
+            next_heartbeat: Instant::now() + Duration::from_secs(3600),
+            since,
+            backoff: FIRST_RETRY,
+        };
+        broker
+    }
+
+    fn backoff(broker: &Broker) -> Duration {
+        match broker.state {
+            State::Down { backoff, .. } => backoff,
+            _ => panic!("not down"),
+        }
+    }
+
+    #[test]
+    fn events_still_queued_when_redis_goes_are_counted_lost() {
+        let mut broker = broker_up_since(Instant::now());
+        broker.said("ann", "one");
+        broker.said("ann", "two");
+        // The first left, the second did not.
+        broker.commands.sent = broker.waiting[0].end;
+        broker.go_down("test", &mut NoSockets);
+        assert_eq!(broker.unsent_events, 1);
+        broker.said("ann", "three"); // and one said while Redis is away
+        assert_eq!(broker.unsent_events, 2);
+    }
+
+    #[test]
+    fn a_redis_that_stops_answering_is_given_up_on() {
+        let mut broker = broker_up_since(Instant::now());
+        let claim = broker.claim("ann", 7);
+        let asked = broker.waiting[0].asked;
+        assert_eq!(broker.next_deadline(), Some(asked + REPLY_TIMEOUT));
+        assert!(broker.turn(&[], &mut NoSockets).is_empty(), "not yet");
+        broker.waiting[0].asked = Instant::now() - REPLY_TIMEOUT;
+        let news = broker.turn(&[], &mut NoSockets);
+        assert!(!broker.is_up());
+        assert_eq!(
+            news,
+            [
+                News::Claim {
+                    token: 7,
+                    claim,
+                    name: "ann".to_string(),
+                    outcome: ClaimOutcome::Failed("lost contact with Redis".to_string()),
+                },
+                News::Disconnected("Redis stopped answering".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_link_that_keeps_dropping_backs_off_and_is_told_once() {
+        let mut broker = broker_up_since(Instant::now());
+        broker.go_down("dropped", &mut NoSockets);
+        assert_eq!(backoff(&broker), 2 * FIRST_RETRY, "brief: one more failure");
+        assert_eq!(broker.news.len(), 1, "out of reach");
+        broker.news.clear();
+        // Up again, briefly: nothing to tell, and it doubles again.
+        broker.state = State::Up {
+            next_heartbeat: Instant::now(),
+            since: Instant::now(),
+            backoff: 2 * FIRST_RETRY,
+        };
+        broker.heartbeat(Instant::now());
+        broker.go_down("dropped", &mut NoSockets);
+        assert_eq!(backoff(&broker), 4 * FIRST_RETRY);
+        assert_eq!(broker.news, []);
+        // Up for long enough: back, once, and the next failure is the first.
+        let long_ago = Instant::now() - STEADY_AFTER;
+        broker.state = State::Up {
+            next_heartbeat: Instant::now(),
+            since: long_ago,
+            backoff: 4 * FIRST_RETRY,
+        };
+        broker.heartbeat(Instant::now());
+        broker.heartbeat(Instant::now());
+        assert_eq!(broker.news, [News::Connected]);
+        broker.go_down("dropped", &mut NoSockets);
+        assert_eq!(backoff(&broker), FIRST_RETRY);
+    }
+
+    /// Redis never sends a value that does not end, nor one this long: a
+    /// fake Redis (a socket we write to ourselves) has to. An array of big
+    /// bulk strings that never completes must fail the link, not fill our
+    /// memory.
+    #[test]
+    fn a_value_that_never_ends_fails_the_link() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut fake_redis = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (near, _) = listener.accept().unwrap();
+        near.set_nonblocking(true).unwrap();
+        let writer = std::thread::spawn(move || {
+            fake_redis.write_all(b"*3\r\n$7\r\nmessage\r\n$4\r\nchat\r\n*1024\r\n")?;
+            let bulk = [b"$1048576\r\n".as_slice(), &[b'x'; 1 << 20], b"\r\n"].concat();
+            for _ in 0..16 {
+                fake_redis.write_all(&bulk)?; // fails once the link gave up
+            }
+            Ok::<_, io::Error>(fake_redis)
+        });
+        let mut link = Link::new("subscriber", 1);
+        link.stream = Some(near);
+        link.connected = true;
+        let start = Instant::now();
+        let error = loop {
+            match link.on_ready() {
+                Ok((_, values)) => assert_eq!(values, []),
+                Err(error) => break error,
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "never failed");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert!(error.to_string().contains("not a whole value"), "{error}");
+        assert!(link.input.len() <= MAX_UNPARSED_BYTES + MAX_READ_PER_TURN);
+        link.stream = None; // hang up: the writer stops
+        let _ = writer.join();
     }
 }

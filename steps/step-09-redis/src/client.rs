@@ -596,13 +596,22 @@ impl Client {
 
     // ANCHOR: memory
     /// The memory this client's buffers hold: what it sent that is not used
-    /// yet (part of a frame, part of a message), and what waits for it.
+    /// yet (part of a frame, part of a message, the messages [`Client::held`]
+    /// while Redis is asked about its name), and what waits for it. Held
+    /// messages count as much as the rest: each client may hold a few long
+    /// ones, and many clients whose claims Redis is slow to answer would
+    /// otherwise hold far more than the budget, unseen.
     pub fn memory(&self) -> usize {
         let unfinished = match &self.state {
             State::Open { messages, .. } => messages.unfinished_len(),
             _ => 0,
         };
-        self.input.capacity() + unfinished + self.output.capacity()
+        let held: usize = self
+            .held
+            .iter()
+            .map(|message| message.payload().len())
+            .sum();
+        self.input.capacity() + unfinished + held + self.output.capacity()
     }
 
     /// Whether [`Client::shed`] would free anything: the client is still
@@ -622,6 +631,7 @@ impl Client {
         }
         // What it holds is what it sent: drop that, and say why we close.
         self.input = Vec::new();
+        self.held = Vec::new();
         let reason = "server out of memory for your messages";
         self.start_closing(&ws::close_payload(ws::POLICY_VIOLATION, reason));
         self.flush();
@@ -737,6 +747,26 @@ pub(crate) mod tests {
         }
         assert!(client.input_ended);
         assert_eq!(client.interest(), Interest::NONE);
+    }
+
+    /// Messages held while Redis is asked about a name are memory the
+    /// budget must see, and a client let go for memory lets go of them.
+    #[test]
+    fn held_messages_count_in_memory_and_are_dropped_when_shed() {
+        let (mut client, _far) = client();
+        client.state = State::Open {
+            messages: ws::Messages::new(LIMITS.max_message_len),
+            join_by: Instant::now() + LIMITS.join_timeout,
+        };
+        let before = client.memory();
+        let long = "y".repeat(64 * 1024);
+        for _ in 0..9 {
+            client.held.push(Message::Text(long.clone()));
+        }
+        assert!(client.memory() >= before + 9 * long.len());
+        client.shed();
+        assert!(client.held.is_empty());
+        assert!(client.memory() < long.len());
     }
 
     // ANCHOR: deadline_test
