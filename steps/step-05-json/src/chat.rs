@@ -165,7 +165,8 @@ fn say(sender: usize, request: &Value, clients: &mut [Client]) -> Result<(), Str
 // ANCHOR: leave
 /// Tells everyone when a client who had joined is no longer there, however
 /// it went: a close frame, a broken rule, a vanished connection, too slow.
-pub fn announce_departures(clients: &mut [Client]) {
+/// Whether anyone had left.
+pub fn announce_departures(clients: &mut [Client]) -> bool {
     let mut departed = Vec::new();
     for client in clients.iter_mut() {
         // Leaving, not only gone: a client whose close frame goes out this
@@ -178,10 +179,12 @@ pub fn announce_departures(clients: &mut [Client]) {
             }
         }
     }
+    let anyone = !departed.is_empty();
     for name in departed {
         let notice = Value::object([("type", Value::from("leave")), ("name", Value::from(name))]);
         send_to_everyone(&notice, clients);
     }
+    anyone
 }
 // ANCHOR_END: leave
 

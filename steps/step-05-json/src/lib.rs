@@ -94,8 +94,15 @@ pub fn serve(listener: TcpListener) -> io::Result<()> {
         chat::handle(&chat, &mut clients);
         keep_within_memory_budget(&mut clients);
         chat::announce_departures(&mut clients);
-        for client in &mut clients {
-            busy |= client.flush();
+        loop {
+            for client in &mut clients {
+                busy |= client.flush();
+            }
+            // Writing may have found a client gone (a reset, a broken pipe):
+            // the others hear of it in this same turn.
+            if !chat::announce_departures(&mut clients) {
+                break;
+            }
         }
         // Dropping a client closes its socket.
         clients.retain(|client| !client.is_closed());

@@ -90,6 +90,18 @@ impl Clients {
     }
     // ANCHOR_END: insert
 
+    // ANCHOR: flush
+    /// Writes what the clients this turn touched have waiting, and no more:
+    /// a client that turns out to be gone stays until [`Clients::end_turn`],
+    /// so that its departure can still be announced.
+    pub fn flush(&mut self) {
+        for &token in &self.touched {
+            let slot = self.slots[token].as_mut();
+            slot.expect("a touched client is here").client.flush();
+        }
+    }
+    // ANCHOR_END: flush
+
     // ANCHOR: end_turn
     /// The end of a turn, for each client the turn touched: writes what it
     /// has waiting, then brings up to date what the loop knows of it (what

@@ -150,7 +150,14 @@ pub fn serve_with(listener: TcpListener, mut sockets: impl InterestList) -> io::
         chat::handle(&chat, &mut clients);
         keep_within_memory_budget(&mut clients);
         chat::announce_departures(&mut clients);
-        // Flushes the clients this turn touched, and lets go of the closed.
+        // Writing may find a client gone (a reset, a broken pipe): the
+        // others hear of it in this same turn.
+        clients.flush();
+        while chat::announce_departures(&mut clients) {
+            clients.flush();
+        }
+        // Brings up to date what the loop knows of the clients this turn
+        // touched, and lets go of the closed.
         clients.end_turn(&mut sockets);
         if new_clients_waiting
             && let Err(error) = accept_new_clients(&listener, &mut clients, &mut sockets)

@@ -175,7 +175,8 @@ fn say(sender: Token, request: &Value, clients: &mut Clients) -> Result<(), Stri
 // ANCHOR: leave
 /// Tells everyone when a client who had joined is no longer there, however
 /// it went: a close frame, a broken rule, a vanished connection, too slow.
-pub fn announce_departures(clients: &mut Clients) {
+/// Whether anyone had left.
+pub fn announce_departures(clients: &mut Clients) -> bool {
     let mut departed = Vec::new();
     // Only a client that this turn touched can have started to leave.
     for token in clients.touched() {
@@ -189,10 +190,12 @@ pub fn announce_departures(clients: &mut Clients) {
             }
         }
     }
+    let anyone = !departed.is_empty();
     for name in departed {
         let notice = Value::object([("type", Value::from("leave")), ("name", Value::from(name))]);
         send_to_everyone(&notice, clients);
     }
+    anyone
 }
 // ANCHOR_END: leave
 

@@ -222,7 +222,14 @@ pub fn serve_with(
             // When everyone is leaving, nobody needs to hear who left.
             chat::announce_departures(&mut clients);
         }
-        // Flushes the clients this turn touched, and lets go of the closed.
+        // Writing may find a client gone (a reset, a broken pipe): the
+        // others hear of it in this same turn.
+        clients.flush();
+        while stopping.is_none() && chat::announce_departures(&mut clients) {
+            clients.flush();
+        }
+        // Brings up to date what the loop knows of the clients this turn
+        // touched, and lets go of the closed.
         clients.end_turn(&mut sockets);
         // ANCHOR: stop_end
         if let Some(deadline) = stopping {

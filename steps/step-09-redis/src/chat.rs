@@ -268,7 +268,8 @@ fn chat_message(from: &str, text: &str) -> Value {
 // ANCHOR: leave
 /// Tells everyone when a client who had joined is no longer there, however
 /// it went: a close frame, a broken rule, a vanished connection, too slow.
-pub fn announce_departures(clients: &mut Clients, mut broker: Option<&mut Broker>) {
+/// Whether anyone had left.
+pub fn announce_departures(clients: &mut Clients, mut broker: Option<&mut Broker>) -> bool {
     let mut departed = Vec::new();
     // Only a client that this turn touched can have started to leave.
     for token in clients.touched() {
@@ -282,12 +283,14 @@ pub fn announce_departures(clients: &mut Clients, mut broker: Option<&mut Broker
             }
         }
     }
+    let anyone = !departed.is_empty();
     for name in departed {
         if let Some(broker) = broker.as_deref_mut() {
             broker.left(&name);
         }
         send_to_everyone(&arrival_or_departure("leave", &name), clients);
     }
+    anyone
 }
 // ANCHOR_END: leave
 

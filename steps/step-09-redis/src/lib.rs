@@ -256,10 +256,21 @@ pub fn serve_with(
             // When everyone is leaving, nobody needs to hear who left.
             chat::announce_departures(&mut clients, broker.as_mut());
         }
-        if let Some(broker) = &mut broker {
-            broker.end_turn(&mut sockets);
+        // Redis first, then the clients: what other servers must hear of
+        // this turn is on its way before anyone here is told of it.
+        // Writing may find a client gone (a reset, a broken pipe): the
+        // others hear of it in this same turn.
+        loop {
+            if let Some(broker) = &mut broker {
+                broker.end_turn(&mut sockets);
+            }
+            clients.flush();
+            if stopping.is_some() || !chat::announce_departures(&mut clients, broker.as_mut()) {
+                break;
+            }
         }
-        // Flushes the clients this turn touched, and lets go of the closed.
+        // Brings up to date what the loop knows of the clients this turn
+        // touched, and lets go of the closed.
         clients.end_turn(&mut sockets);
         // ANCHOR: stop_end
         if let Some(deadline) = stopping {
