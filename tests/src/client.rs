@@ -118,6 +118,13 @@ impl Conn {
         self.answers_pings = false;
     }
 
+    /// Back to answering the server's pings by itself, after
+    /// [`Conn::see_pings`]: for what a heartbeat check does after it has
+    /// seen what it wanted to.
+    pub fn answer_pings(&mut self) {
+        self.answers_pings = true;
+    }
+
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.stream.local_addr()
     }
