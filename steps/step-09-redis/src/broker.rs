@@ -93,6 +93,9 @@ const STEADY_AFTER: Duration = SERVER_TIMEOUT;
 /// The most bytes we read from one connection in one turn, as for clients.
 const MAX_READ_PER_TURN: usize = 256 * 1024;
 
+/// The most bytes one read takes, as for clients.
+const READ_SIZE: usize = 16 * 1024;
+
 /// The most bytes we keep for Redis that its socket has not taken: past
 /// this, Redis is not keeping up, and we start again rather than hold more.
 const MAX_UNSENT_BYTES: usize = 8 * 1024 * 1024;
@@ -1036,7 +1039,7 @@ impl Link {
 
 /// Reads, without waiting, what Redis has sent (up to a limit a turn).
 fn read_available(stream: &mut TcpStream, input: &mut Vec<u8>) -> io::Result<()> {
-    let mut buffer = [0; 64 * 1024];
+    let mut buffer = [0; READ_SIZE];
     let mut received = 0;
     while received < MAX_READ_PER_TURN {
         match stream.read(&mut buffer) {
