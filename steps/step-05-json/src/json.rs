@@ -153,7 +153,7 @@ fn find_escape(text: &str) -> Option<usize> {
     // together with SIMD instructions: seven times as fast on long text.
     let mut start = 0;
     for chunk in bytes.chunks_exact(16) {
-        if chunk.iter().fold(false, |found, byte| found | needs_escape(byte)) {
+        if chunk.iter().fold(false, |any, b| any | needs_escape(b)) {
             break;
         }
         start += 16;
