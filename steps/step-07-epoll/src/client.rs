@@ -191,6 +191,13 @@ impl Client {
                 Ok(count) => {
                     self.input.extend_from_slice(&buffer[..count]);
                     received += count;
+                    // Less than the buffer holds: that was all there was.
+                    // Asking again would only say `WouldBlock`, a system
+                    // call for nothing; whatever comes meanwhile keeps the
+                    // socket ready, and the next wait says so.
+                    if count < buffer.len() {
+                        break;
+                    }
                 }
                 // Nothing more for now: not an error on a nonblocking socket.
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,

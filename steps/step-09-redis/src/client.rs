@@ -255,6 +255,13 @@ impl Client {
                     received += count;
                     self.heard = Instant::now();
                     self.pinged = false;
+                    // Less than the buffer holds: that was all there was.
+                    // Asking again would only say `WouldBlock`, a system
+                    // call for nothing; whatever comes meanwhile keeps the
+                    // socket ready, and the next wait says so.
+                    if count < buffer.len() {
+                        break;
+                    }
                 }
                 // Nothing more for now: not an error on a nonblocking socket.
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,

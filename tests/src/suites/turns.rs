@@ -111,8 +111,7 @@ pub fn clients_coming_and_going_get_only_their_own_messages(server: &Server) {
 /// as long as the check lasts. Meanwhile two others chat, and each of their
 /// messages goes round at once: the loop reads at most so much from one
 /// client in a turn, then serves the others. (A loop that read every
-/// socket until `WouldBlock`, as edge-triggered events require, would read
-/// the flood for as long as it lasts.)
+/// socket until `WouldBlock` would read the flood for as long as it lasts.)
 pub fn a_flooding_client_holds_up_nobody(server: &Server) {
     about(
         "RFC 6455, section 5.5.3 (pong)",
