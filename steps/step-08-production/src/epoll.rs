@@ -285,8 +285,7 @@ mod tests {
         // 90 bytes are still there, but nothing *changed*: no event. A loop
         // that read only once now sleeps, and the client waits for an
         // answer that never comes. (With edge-triggered events a reader
-        // must empty the socket every time: read until `WouldBlock`, or
-        // until a read returns less than it asked for.)
+        // must read until `WouldBlock`, every time.)
         assert_eq!(ready(&mut epoll, A_WHILE), []);
         // New bytes are a change: the socket is reported again.
         far.write_all(b"more").unwrap();

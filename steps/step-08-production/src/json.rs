@@ -614,19 +614,23 @@ mod tests {
     }
 
     /// `find_escape` finds the first character to escape wherever it is:
-    /// in the first 16 bytes, in a later block of 16, across the end of
-    /// one, or in the bytes after the last whole block.
+    /// in the first 16 bytes, in a later block of 16, at its first or last
+    /// byte, or in the bytes after the last whole block; and says where in
+    /// bytes, after two-byte characters too.
     #[test]
     fn find_escape_at_every_position() {
         for length in 0..50 {
             assert_eq!(find_escape(&"é".repeat(length)), None);
             for at in 0..length {
                 for escaped in ['"', '\\', '\n', '\u{0}', '\u{1f}'] {
-                    let mut text = "a".repeat(at);
-                    text.push(escaped);
-                    text.push_str(&"b".repeat(length - at));
-                    text.push('"');
-                    assert_eq!(find_escape(&text), Some(at), "{text:?}");
+                    for before in ["a", "é"] {
+                        let mut text = before.repeat(at);
+                        text.push(escaped);
+                        text.push_str(&"b".repeat(length - at));
+                        text.push('"');
+                        let expected = Some(at * before.len());
+                        assert_eq!(find_escape(&text), expected, "{text:?}");
+                    }
                 }
             }
         }
