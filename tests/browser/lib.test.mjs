@@ -9,6 +9,13 @@ import * as lib from "./lib.mjs";
 // One Chromium for all the tests of this file, started before the first.
 const chromium = lib.chromiumForTheseTests();
 
+test("a browser that cannot start fails with the errors of both tries", { timeout: 20_000 }, async () => {
+  await assert.rejects(lib.launchChromium("/nonexistent/chromium"), (error) => {
+    assert.match(error.message, /Chromium did not start, twice:\n1: .*nonexistent[^]*\n2: .*nonexistent/);
+    return true;
+  });
+});
+
 test("injected markup that runs alert() is caught as a dialog", { timeout: 20_000 }, async () => {
   const [tab] = await lib.openPages(chromium(), 1);
   await tab.page.setContent(`<p id="name"><img src=x onerror=alert(1)></p>`);
