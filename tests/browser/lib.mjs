@@ -57,7 +57,7 @@ const CHROMIUM_ARGS = [
  *
  * A browser that does not start in time is killed and started once more: the
  * first start on a freshly installed machine has been seen to hang past 15 s
- * (on a CI machine, once; the next start in the same run took under a second).
+ * (on a CI machine, once; the next start in the same run worked).
  * A second failure is the test's failure, with both errors in its message.
  */
 export async function launchChromium(executablePath = process.env.CHROMIUM || "/usr/bin/chromium") {
