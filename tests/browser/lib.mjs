@@ -60,7 +60,10 @@ const CHROMIUM_ARGS = [
  * (on a CI machine, once; the next start in the same run worked).
  * A second failure is the test's failure, with both errors in its message.
  */
-export async function launchChromium(executablePath = process.env.CHROMIUM || "/usr/bin/chromium") {
+export async function launchChromium({
+  executablePath = process.env.CHROMIUM || "/usr/bin/chromium",
+  onRetry = console.error, // told why the first try failed
+} = {}) {
   const options = {
     executablePath,
     headless: true,
@@ -70,7 +73,7 @@ export async function launchChromium(executablePath = process.env.CHROMIUM || "/
   try {
     return await chromium.launch(options);
   } catch (first) {
-    console.error(`Chromium did not start (${first.message.split("\n")[0]}); starting it once more`);
+    onRetry(`Chromium did not start (${first.message.split("\n")[0]}); starting it once more`);
     try {
       return await chromium.launch(options);
     } catch (second) {

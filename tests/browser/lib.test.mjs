@@ -10,10 +10,17 @@ import * as lib from "./lib.mjs";
 const chromium = lib.chromiumForTheseTests();
 
 test("a browser that cannot start fails with the errors of both tries", { timeout: 20_000 }, async () => {
-  await assert.rejects(lib.launchChromium("/nonexistent/chromium"), (error) => {
+  const retries = [];
+  const launch = lib.launchChromium({
+    executablePath: "/nonexistent/chromium",
+    onRetry: (line) => retries.push(line),
+  });
+  await assert.rejects(launch, (error) => {
     assert.match(error.message, /Chromium did not start, twice:\n1: .*nonexistent[^]*\n2: .*nonexistent/);
     return true;
   });
+  assert.equal(retries.length, 1, "one retry, said once");
+  assert.match(retries[0], /^Chromium did not start \(.*nonexistent.*\); starting it once more$/);
 });
 
 test("injected markup that runs alert() is caught as a dialog", { timeout: 20_000 }, async () => {
