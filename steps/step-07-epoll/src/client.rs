@@ -573,6 +573,49 @@ pub(crate) mod tests {
         assert_eq!(client.interest(), Interest::NONE);
     }
 
+    // ANCHOR: turn_limit_test
+    /// However much a client has sent, one turn reads at most
+    /// `MAX_READ_PER_TURN` of it, and the next turn reads on: a client on a
+    /// link faster than we read cannot keep the loop from the others. (The
+    /// flooding check in `tests/` cannot show this on loopback, where the
+    /// reader keeps up with the writer and a short read ends the turn.)
+    #[cfg(target_os = "linux")] // the warm-up below counts on Linux's autotuning
+    #[test]
+    fn a_turn_reads_at_most_max_read_per_turn() {
+        let (mut client, mut far) = client();
+        far.set_nonblocking(true).unwrap();
+        let bytes = vec![1; 1024 * 1024];
+        let mut peeked = vec![0; 2 * MAX_READ_PER_TURN];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Send all the kernel takes, until two turns' worth waits for the
+        // client. Linux grows a socket's receive buffer while it is read
+        // fast, so until then, read everything through the client.
+        loop {
+            let mut sent = 0;
+            while let Ok(count) = far.write(&bytes) {
+                sent += count;
+            }
+            if client.stream.peek(&mut peeked).unwrap_or(0) == peeked.len() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the kernel never held two turns' worth"
+            );
+            let mut read = 0;
+            while read < sent {
+                client.read_available();
+                read += client.input.len();
+                client.input.clear();
+            }
+        }
+        client.read_available();
+        assert_eq!(client.input.len(), MAX_READ_PER_TURN, "the first turn");
+        client.read_available();
+        assert_eq!(client.input.len(), 2 * MAX_READ_PER_TURN, "the next turn");
+    }
+    // ANCHOR_END: turn_limit_test
+
     #[test]
     fn a_deadline_while_the_request_comes_and_while_closing_only() {
         let (mut client, _far) = client();
