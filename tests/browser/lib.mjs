@@ -35,10 +35,6 @@ export function serverUrl() {
 // internet: without the background-networking flags Chromium keeps trying
 // (and failing) to reach Google's servers. Playwright passes most of these
 // itself; we list them so that what the browser runs with is written here.
-// Debian's /usr/bin/chromium may print "[: ...: unexpected operator" first:
-// its /etc/chromium.d/dev-shm compares findmnt's output, which is two lines
-// where /dev/shm is mounted twice. It is harmless, since Playwright passes
-// --disable-dev-shm-usage anyway.
 // Playwright also gives every launch a fresh, empty --user-data-dir
 // (a new temporary folder, deleted on close), so no state leaks between runs.
 const CHROMIUM_ARGS = [
@@ -59,6 +55,11 @@ const CHROMIUM_ARGS = [
  * first start on a freshly installed machine has been seen to hang past 15 s
  * (on a CI machine, once; the next start in the same run worked).
  * A second failure is the test's failure, with both errors in its message.
+ *
+ * Debian's /usr/bin/chromium may print "[: ...: unexpected operator" first:
+ * its /etc/chromium.d/dev-shm compares findmnt's output, which is two lines
+ * where /dev/shm is mounted twice. That is harmless, since Playwright passes
+ * --disable-dev-shm-usage anyway.
  */
 export async function launchChromium({
   executablePath = process.env.CHROMIUM || "/usr/bin/chromium",
